@@ -5,5 +5,8 @@ float32 unless a layer is built with ``dtype=np.float64``.
 """
 
 from .base import Layer
+from .conv import Conv2D
+from .pooling import AvgPool2D, MaxPool2D
+from .shape import Flatten
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten"]
