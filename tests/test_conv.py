@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gradcheck import assert_gradient, numerical_gradient
+
 from fastnn.kernels import conv as kernels
 from fastnn.nn import Conv2D
 from fastnn.reference import cnn as ref
@@ -21,11 +23,20 @@ def reference_backward(x, weight, grad_out, stride, padding):
     return np.stack([p[0] for p in parts]), sum(p[1] for p in parts), sum(p[2] for p in parts)
 
 
-def layer_with(weight, bias, stride, padding, dtype=np.float64):
-    layer = Conv2D(weight.shape[1], weight.shape[0], weight.shape[2:], stride=stride, padding=padding, dtype=dtype)
+def check_against_reference(x, weight, bias, stride, padding, rng):
+    """Conv2D (float64) forward and backward against the twin, sample by sample."""
+    layer = Conv2D(weight.shape[1], weight.shape[0], weight.shape[2:], stride=stride, padding=padding,
+                   dtype=np.float64)
     layer.params["weight"][...] = weight
     layer.params["bias"][...] = bias
-    return layer
+    out = layer.forward(x)
+    np.testing.assert_allclose(out, reference_forward(x, weight, bias, stride, padding), rtol=1e-10, atol=1e-10)
+    grad_out = rng.standard_normal(out.shape)
+    grad_x = layer.backward(grad_out)
+    expected_x, expected_w, expected_b = reference_backward(x, weight, grad_out, stride, padding)
+    np.testing.assert_allclose(grad_x, expected_x, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(layer.grads["weight"], expected_w, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(layer.grads["bias"], expected_b, rtol=1e-10, atol=1e-9)
 
 
 @st.composite
@@ -46,16 +57,7 @@ def conv_problems(draw, max_batch=5):
 @settings(max_examples=40, deadline=None)
 @given(conv_problems())
 def test_forward_and_backward_match_the_reference(problem):
-    x, weight, bias, stride, padding, rng = problem
-    layer = layer_with(weight, bias, stride, padding)
-    out = layer.forward(x)
-    np.testing.assert_allclose(out, reference_forward(x, weight, bias, stride, padding), rtol=1e-10, atol=1e-10)
-    grad_out = rng.standard_normal(out.shape)
-    grad_x = layer.backward(grad_out)
-    expected_x, expected_w, expected_b = reference_backward(x, weight, grad_out, stride, padding)
-    np.testing.assert_allclose(grad_x, expected_x, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(layer.grads["weight"], expected_w, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(layer.grads["bias"], expected_b, rtol=1e-10, atol=1e-10)
+    check_against_reference(*problem)
 
 
 # Batches above MAX_CHUNKS put several samples side by side in one chunk (and leave a partial
@@ -86,36 +88,8 @@ def test_big_batches_match_the_reference(case):
     count, channels, filters, height, width, kernel, stride, padding = case
     rng = np.random.default_rng(count + filters)
     x = rng.standard_normal((count, channels, height, width))
-    weight = rng.standard_normal((filters, channels, *kernel))
-    bias = rng.standard_normal(filters)
-    layer = layer_with(weight, bias, stride, padding)
-    out = layer.forward(x)
-    np.testing.assert_allclose(out, reference_forward(x, weight, bias, stride, padding), rtol=1e-10, atol=1e-10)
-    grad_out = rng.standard_normal(out.shape)
-    grad_x = layer.backward(grad_out)
-    expected_x, expected_w, expected_b = reference_backward(x, weight, grad_out, stride, padding)
-    np.testing.assert_allclose(grad_x, expected_x, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(layer.grads["weight"], expected_w, rtol=1e-10, atol=1e-9)
-    np.testing.assert_allclose(layer.grads["bias"], expected_b, rtol=1e-10, atol=1e-9)
-
-
-def numerical_gradient(loss, array, eps=1e-6):
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + eps
-        up = loss()
-        array[index] = saved - eps
-        down = loss()
-        array[index] = saved
-        grad[index] = (up - down) / (2 * eps)
-    return grad
-
-
-def assert_gradient(analytic, numeric, name):
-    scale = max(np.abs(numeric).max(), 1e-8)
-    error = np.abs(analytic - numeric).max() / scale
-    assert error < 1e-6, f"{name}: largest relative error {error:.2e}"
+    check_against_reference(x, rng.standard_normal((filters, channels, *kernel)), rng.standard_normal(filters),
+                            stride, padding, rng)
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [

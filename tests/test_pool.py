@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gradcheck import assert_gradient, numerical_gradient
+
 from fastnn.nn import AvgPool2D, Flatten, MaxPool2D
 from fastnn.reference import cnn as ref
 
@@ -33,7 +35,7 @@ def test_max_pool_matches_the_reference(problem):
     x, (kh, kw), stride, rng = problem
     layer = MaxPool2D((kh, kw), stride)
     out = layer.forward(x)
-    np.testing.assert_array_equal(out, per_sample(ref.max_pool_forward, x, kh, kw, stride, count=1))
+    np.testing.assert_array_equal(out, per_sample(ref.pool_forward, x, kh, kw, stride, np.max, count=1))
     grad = rng.standard_normal(out.shape)
     np.testing.assert_allclose(layer.backward(grad),
                                per_sample(ref.max_pool_backward, x, grad, kh, kw, stride, count=2), rtol=1e-12)
@@ -45,7 +47,7 @@ def test_avg_pool_matches_the_reference(problem):
     x, (kh, kw), stride, rng = problem
     layer = AvgPool2D((kh, kw), stride)
     out = layer.forward(x)
-    np.testing.assert_allclose(out, per_sample(ref.avg_pool_forward, x, kh, kw, stride, count=1), rtol=1e-12)
+    np.testing.assert_allclose(out, per_sample(ref.pool_forward, x, kh, kw, stride, np.mean, count=1), rtol=1e-12)
     grad = rng.standard_normal(out.shape)
     expected = np.stack([ref.avg_pool_backward(x.shape[1:], g, kh, kw, stride) for g in grad])
     np.testing.assert_allclose(layer.backward(grad), expected, rtol=1e-12, atol=1e-15)
@@ -57,7 +59,7 @@ def test_max_pool_2x2_fast_path_matches_the_reference(shape):
     x = rng.integers(0, 3, shape).astype(np.float64)  # many ties
     layer = MaxPool2D(2)
     out = layer.forward(x)
-    np.testing.assert_array_equal(out, per_sample(ref.max_pool_forward, x, 2, 2, 2, count=1))
+    np.testing.assert_array_equal(out, per_sample(ref.pool_forward, x, 2, 2, 2, np.max, count=1))
     grad = rng.standard_normal(out.shape)
     np.testing.assert_array_equal(layer.backward(grad), per_sample(ref.max_pool_backward, x, grad, 2, 2, 2, count=2))
 
@@ -67,19 +69,6 @@ def test_max_pool_error_goes_to_the_first_maximum():
     x = np.array([[[[1.0, 3.0], [3.0, 3.0]]]])
     layer.forward(x)
     np.testing.assert_array_equal(layer.backward(np.array([[[[5.0]]]])), [[[[0.0, 5.0], [0.0, 0.0]]]])
-
-
-def numerical_gradient(loss, array, eps=1e-6):
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + eps
-        up = loss()
-        array[index] = saved - eps
-        down = loss()
-        array[index] = saved
-        grad[index] = (up - down) / (2 * eps)
-    return grad
 
 
 @pytest.mark.parametrize("layer", [MaxPool2D(2), MaxPool2D((3, 2), stride=(2, 1)), AvgPool2D(2),
@@ -94,10 +83,7 @@ def test_gradients_match_central_differences(layer):
         return float((layer.forward(x) * weights_of_loss).sum())
 
     layer.forward(x)
-    analytic = layer.backward(weights_of_loss)
-    numeric = numerical_gradient(loss, x)
-    error = np.abs(analytic - numeric).max() / np.abs(numeric).max()
-    assert error < 1e-6, f"largest relative error {error:.2e}"
+    assert_gradient(layer.backward(weights_of_loss), numerical_gradient(loss, x), repr(layer))
 
 
 @pytest.mark.parametrize("layer_type", [MaxPool2D, AvgPool2D])

@@ -5,29 +5,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gradcheck import numerical_gradient
+
+from fastnn.demos.cnn import largest_gradient_error
+from fastnn.demos.cnn import tutorial_example as init_test
 from fastnn.reference import cnn as ref
 from fastnn.tutorial import cnn
 from fastnn.tutorial.activators import IdentityActivator, ReluActivator, SigmoidActivator, TanhActivator
 
 ACTIVATORS = [IdentityActivator(), ReluActivator(), SigmoidActivator(), TanhActivator()]
-
-
-def init_test(module):
-    """The tutorial's own example: a 5x5x3 input, two 3x3 filters, zero padding 1, stride 2."""
-    a = np.array(
-        [[[0, 1, 1, 0, 2], [2, 2, 2, 2, 1], [1, 0, 0, 2, 0], [0, 1, 1, 0, 0], [1, 2, 0, 0, 2]],
-         [[1, 0, 2, 2, 0], [0, 0, 0, 2, 0], [1, 2, 1, 2, 1], [1, 0, 0, 0, 0], [1, 2, 1, 1, 1]],
-         [[2, 1, 2, 0, 0], [1, 0, 0, 1, 0], [0, 2, 1, 0, 1], [0, 1, 2, 2, 2], [2, 1, 0, 0, 1]]])
-    b = np.array([[[0, 1, 1], [2, 2, 2], [1, 0, 0]], [[1, 0, 2], [0, 0, 0], [1, 2, 1]]])
-    cl = module.ConvLayer(5, 5, 3, 3, 3, 2, 1, 2, IdentityActivator(), 0.001)
-    cl.filters[0].weights = np.array(
-        [[[-1, 1, 0], [0, 1, 0], [0, 1, 1]], [[-1, -1, 0], [0, 0, 0], [0, -1, 0]],
-         [[0, 0, -1], [0, 1, 0], [1, -1, -1]]], dtype=np.float64)
-    cl.filters[0].bias = 1
-    cl.filters[1].weights = np.array(
-        [[[1, 1, -1], [-1, -1, 1], [0, -1, 1]], [[0, 1, 0], [-1, 0, -1], [-1, 1, 0]],
-         [[-1, 0, 0], [-1, 0, 1], [-1, 0, 0]]], dtype=np.float64)
-    return a, b, cl
 
 
 def test_tutorial_example_forward_backward_update():
@@ -47,22 +33,22 @@ def test_tutorial_example_forward_backward_update():
         assert repr(mine).startswith("filter weights:\narray(")
 
 
+def test_demo_runs():
+    from fastnn.demos import cnn as demo
+
+    lines = []
+    demo.run(lines.append)
+    assert "largest relative error" in "\n".join(lines) and "reference twin" in lines[-1]
+
+
 def test_tutorial_gradient_check():
-    """The tutorial's gradient_check, on every weight of both filters and on the biases."""
+    """The tutorial's gradient_check on every weight of both filters (the demo's), then on the biases."""
+    assert largest_gradient_error(cnn) < 1e-8
     a, _, cl = init_test(cnn)
     cl.forward(a)
     cl.backward(a, np.ones(cl.output_array.shape), IdentityActivator())
     epsilon = 1e-4
     for f in cl.filters:
-        for index in np.ndindex(f.weights.shape):
-            f.weights[index] += epsilon
-            cl.forward(a)
-            up = cl.output_array.sum()
-            f.weights[index] -= 2 * epsilon
-            cl.forward(a)
-            down = cl.output_array.sum()
-            f.weights[index] += epsilon
-            assert f.weights_grad[index] == pytest.approx((up - down) / (2 * epsilon), abs=1e-6)
         bias = f.bias
         f.bias = bias + epsilon
         cl.forward(a)
@@ -84,15 +70,7 @@ def test_delta_array_is_the_input_gradient_times_the_lower_derivative():
         cl.forward(x)
         return float((cl.output_array * sensitivity).sum())
 
-    numeric = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        saved = x[index]
-        x[index] = saved + 1e-6
-        up = loss()
-        x[index] = saved - 1e-6
-        down = loss()
-        x[index] = saved
-        numeric[index] = (up - down) / 2e-6
+    numeric = numerical_gradient(loss, x)
     cl.backward(x, sensitivity, SigmoidActivator())
     np.testing.assert_allclose(cl.delta_array, numeric * x * (1 - x), rtol=1e-6, atol=1e-9)
 

@@ -62,6 +62,22 @@ def output_size(size, kernel, padding, stride):
 
 
 @jit
+def _eight_slices(buf, offsets, t, length):
+    """The slices ``buf[offsets[t+k] : offsets[t+k] + length]`` of taps t..t+7."""
+    return (buf[offsets[t]:offsets[t] + length], buf[offsets[t + 1]:offsets[t + 1] + length],
+            buf[offsets[t + 2]:offsets[t + 2] + length], buf[offsets[t + 3]:offsets[t + 3] + length],
+            buf[offsets[t + 4]:offsets[t + 4] + length], buf[offsets[t + 5]:offsets[t + 5] + length],
+            buf[offsets[t + 6]:offsets[t + 6] + length], buf[offsets[t + 7]:offsets[t + 7] + length])
+
+
+@jit
+def _eight_weights(weights, m, t):
+    """``weights[m, t:t+8]`` as eight scalars, which the compiler keeps in registers."""
+    w = weights[m, t:t + 8]
+    return w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
+
+
+@jit
 def _taps_4(buf, offsets, weights, length, out, out_offsets, m):
     """Rows m..m+3 of :func:`_accumulate_taps`."""
     taps = weights.shape[1]
@@ -71,22 +87,11 @@ def _taps_4(buf, offsets, weights, length, out, out_offsets, m):
     o3 = out[out_offsets[m + 3]:out_offsets[m + 3] + length]
     t = 0
     while t + 8 <= taps:
-        a0 = buf[offsets[t]:offsets[t] + length]
-        a1 = buf[offsets[t + 1]:offsets[t + 1] + length]
-        a2 = buf[offsets[t + 2]:offsets[t + 2] + length]
-        a3 = buf[offsets[t + 3]:offsets[t + 3] + length]
-        a4 = buf[offsets[t + 4]:offsets[t + 4] + length]
-        a5 = buf[offsets[t + 5]:offsets[t + 5] + length]
-        a6 = buf[offsets[t + 6]:offsets[t + 6] + length]
-        a7 = buf[offsets[t + 7]:offsets[t + 7] + length]
-        w = weights[m, t:t + 8]
-        w00, w01, w02, w03, w04, w05, w06, w07 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
-        w = weights[m + 1, t:t + 8]
-        w10, w11, w12, w13, w14, w15, w16, w17 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
-        w = weights[m + 2, t:t + 8]
-        w20, w21, w22, w23, w24, w25, w26, w27 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
-        w = weights[m + 3, t:t + 8]
-        w30, w31, w32, w33, w34, w35, w36, w37 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
+        a0, a1, a2, a3, a4, a5, a6, a7 = _eight_slices(buf, offsets, t, length)
+        w00, w01, w02, w03, w04, w05, w06, w07 = _eight_weights(weights, m, t)
+        w10, w11, w12, w13, w14, w15, w16, w17 = _eight_weights(weights, m + 1, t)
+        w20, w21, w22, w23, w24, w25, w26, w27 = _eight_weights(weights, m + 2, t)
+        w30, w31, w32, w33, w34, w35, w36, w37 = _eight_weights(weights, m + 3, t)
         for p in range(length):
             x0 = a0[p]
             x1 = a1[p]
@@ -121,18 +126,9 @@ def _taps_2(buf, offsets, weights, length, out, out_offsets, m):
     o1 = out[out_offsets[m + 1]:out_offsets[m + 1] + length]
     t = 0
     while t + 8 <= taps:
-        a0 = buf[offsets[t]:offsets[t] + length]
-        a1 = buf[offsets[t + 1]:offsets[t + 1] + length]
-        a2 = buf[offsets[t + 2]:offsets[t + 2] + length]
-        a3 = buf[offsets[t + 3]:offsets[t + 3] + length]
-        a4 = buf[offsets[t + 4]:offsets[t + 4] + length]
-        a5 = buf[offsets[t + 5]:offsets[t + 5] + length]
-        a6 = buf[offsets[t + 6]:offsets[t + 6] + length]
-        a7 = buf[offsets[t + 7]:offsets[t + 7] + length]
-        w = weights[m, t:t + 8]
-        w00, w01, w02, w03, w04, w05, w06, w07 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
-        w = weights[m + 1, t:t + 8]
-        w10, w11, w12, w13, w14, w15, w16, w17 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
+        a0, a1, a2, a3, a4, a5, a6, a7 = _eight_slices(buf, offsets, t, length)
+        w00, w01, w02, w03, w04, w05, w06, w07 = _eight_weights(weights, m, t)
+        w10, w11, w12, w13, w14, w15, w16, w17 = _eight_weights(weights, m + 1, t)
         for p in range(length):
             x0 = a0[p]
             x1 = a1[p]
@@ -162,16 +158,8 @@ def _taps_1(buf, offsets, weights, length, out, out_offsets, m):
     o0 = out[out_offsets[m]:out_offsets[m] + length]
     t = 0
     while t + 8 <= taps:
-        a0 = buf[offsets[t]:offsets[t] + length]
-        a1 = buf[offsets[t + 1]:offsets[t + 1] + length]
-        a2 = buf[offsets[t + 2]:offsets[t + 2] + length]
-        a3 = buf[offsets[t + 3]:offsets[t + 3] + length]
-        a4 = buf[offsets[t + 4]:offsets[t + 4] + length]
-        a5 = buf[offsets[t + 5]:offsets[t + 5] + length]
-        a6 = buf[offsets[t + 6]:offsets[t + 6] + length]
-        a7 = buf[offsets[t + 7]:offsets[t + 7] + length]
-        w = weights[m, t:t + 8]
-        w00, w01, w02, w03, w04, w05, w06, w07 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
+        a0, a1, a2, a3, a4, a5, a6, a7 = _eight_slices(buf, offsets, t, length)
+        w00, w01, w02, w03, w04, w05, w06, w07 = _eight_weights(weights, m, t)
         for p in range(length):
             o0[p] += (w00 * a0[p] + w01 * a1[p] + w02 * a2[p] + w03 * a3[p]
                       + w04 * a4[p] + w05 * a5[p] + w06 * a6[p] + w07 * a7[p])
@@ -213,14 +201,7 @@ def _dots_2(rows, buf, offsets, length, out, m):
     r1 = rows[m + 1, :length]
     t = 0
     while t + 8 <= taps:
-        a0 = buf[offsets[t]:offsets[t] + length]
-        a1 = buf[offsets[t + 1]:offsets[t + 1] + length]
-        a2 = buf[offsets[t + 2]:offsets[t + 2] + length]
-        a3 = buf[offsets[t + 3]:offsets[t + 3] + length]
-        a4 = buf[offsets[t + 4]:offsets[t + 4] + length]
-        a5 = buf[offsets[t + 5]:offsets[t + 5] + length]
-        a6 = buf[offsets[t + 6]:offsets[t + 6] + length]
-        a7 = buf[offsets[t + 7]:offsets[t + 7] + length]
+        a0, a1, a2, a3, a4, a5, a6, a7 = _eight_slices(buf, offsets, t, length)
         zero = type(out[m, t])(0)
         s00 = s01 = s02 = s03 = s04 = s05 = s06 = s07 = zero
         s10 = s11 = s12 = s13 = s14 = s15 = s16 = s17 = zero

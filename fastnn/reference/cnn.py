@@ -129,8 +129,8 @@ def conv_backward(input_array, weights, sensitivity_array, stride, zero_padding)
     return delta_below, weights_grad, bias_grad
 
 
-def max_pool_forward(input_array, filter_height, filter_width, stride):
-    """Maximum of every window: ``(C, H, W)`` -> ``(C, OH, OW)``."""
+def pool_forward(input_array, filter_height, filter_width, stride, reduce):
+    """``reduce(window)`` of every window (``np.max`` or ``np.mean``): ``(C, H, W)`` -> ``(C, OH, OW)``."""
     sh, sw = _pair(stride)
     depth, height, width = input_array.shape
     output = np.zeros((depth, (height - filter_height) // sh + 1, (width - filter_width) // sw + 1),
@@ -138,7 +138,7 @@ def max_pool_forward(input_array, filter_height, filter_width, stride):
     for d in range(depth):
         for i in range(output.shape[1]):
             for j in range(output.shape[2]):
-                output[d, i, j] = get_patch(input_array[d], i, j, filter_width, filter_height, stride).max()
+                output[d, i, j] = reduce(get_patch(input_array[d], i, j, filter_width, filter_height, stride))
     return output
 
 
@@ -153,19 +153,6 @@ def max_pool_backward(input_array, sensitivity_array, filter_height, filter_widt
                 k, l = get_max_index(patch)
                 delta[d, i * sh + k, j * sw + l] += sensitivity_array[d, i, j]
     return delta
-
-
-def avg_pool_forward(input_array, filter_height, filter_width, stride):
-    """Mean of every window: ``(C, H, W)`` -> ``(C, OH, OW)``."""
-    sh, sw = _pair(stride)
-    depth, height, width = input_array.shape
-    output = np.zeros((depth, (height - filter_height) // sh + 1, (width - filter_width) // sw + 1),
-                      dtype=input_array.dtype)
-    for d in range(depth):
-        for i in range(output.shape[1]):
-            for j in range(output.shape[2]):
-                output[d, i, j] = get_patch(input_array[d], i, j, filter_width, filter_height, stride).mean()
-    return output
 
 
 def avg_pool_backward(input_shape, sensitivity_array, filter_height, filter_width, stride):
@@ -269,8 +256,8 @@ class MaxPoolingLayer:
         self.output_array = np.zeros((channel_number, self.output_height, self.output_width))
 
     def forward(self, input_array):
-        self.output_array = max_pool_forward(np.asarray(input_array, dtype=float), self.filter_height,
-                                             self.filter_width, self.stride)
+        self.output_array = pool_forward(np.asarray(input_array, dtype=float), self.filter_height,
+                                         self.filter_width, self.stride, np.max)
 
     def backward(self, input_array, sensitivity_array):
         self.delta_array = max_pool_backward(np.asarray(input_array, dtype=float), sensitivity_array,

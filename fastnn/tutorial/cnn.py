@@ -28,6 +28,12 @@ def _sample(value, name, shape):
     return as_float_array(value, name, shape=shape, finite=False)
 
 
+def _set_sizes(layer, **sizes):
+    """Set each size as an attribute of `layer`, checked to be an int >= 1."""
+    for name, value in sizes.items():
+        setattr(layer, name, check_int(value, name, 1))
+
+
 class Filter:
     """One filter: `weights` ``(depth, height, width)`` uniform in [-1e-4, 1e-4], `bias` 0.
 
@@ -87,11 +93,8 @@ class ConvLayer:
 
     def __init__(self, input_width, input_height, channel_number, filter_width, filter_height, filter_number,
                  zero_padding, stride, activator, learning_rate, rng=None):
-        self.input_width = check_int(input_width, "input_width", 1)
-        self.input_height = check_int(input_height, "input_height", 1)
-        self.channel_number = check_int(channel_number, "channel_number", 1)
-        self.filter_width = check_int(filter_width, "filter_width", 1)
-        self.filter_height = check_int(filter_height, "filter_height", 1)
+        _set_sizes(self, input_width=input_width, input_height=input_height, channel_number=channel_number,
+                   filter_width=filter_width, filter_height=filter_height)
         self.filter_number = check_int(filter_number, "filter_number", 1)
         self.zero_padding = check_int(zero_padding, "zero_padding", 0)
         self.stride = check_int(stride, "stride", 1)
@@ -182,11 +185,8 @@ class MaxPoolingLayer:
     """
 
     def __init__(self, input_width, input_height, channel_number, filter_width, filter_height, stride):
-        self.input_width = check_int(input_width, "input_width", 1)
-        self.input_height = check_int(input_height, "input_height", 1)
-        self.channel_number = check_int(channel_number, "channel_number", 1)
-        self.filter_width = check_int(filter_width, "filter_width", 1)
-        self.filter_height = check_int(filter_height, "filter_height", 1)
+        _set_sizes(self, input_width=input_width, input_height=input_height, channel_number=channel_number,
+                   filter_width=filter_width, filter_height=filter_height)
         self.stride = check_int(stride, "stride", 1)
         if filter_width > input_width or filter_height > input_height:
             raise ValueError(f"the filter ({filter_height}, {filter_width}) is larger than the input "
