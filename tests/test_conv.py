@@ -60,8 +60,8 @@ def test_forward_and_backward_match_the_reference(problem):
     check_against_reference(*problem)
 
 
-# Batches above MAX_CHUNKS put several samples side by side in one chunk (and leave a partial
-# last group); the shapes cover both ways of computing the input gradient.
+# Batches above kernels.MIN_CHUNKS put several samples side by side in one chunk (some chunks
+# hold a partial group); the shapes cover both ways of computing the input gradient.
 BIG_BATCH_CASES = [
     # (N, C, F, H, W, kernel, stride, padding)
     (37, 1, 6, 12, 12, (5, 5), (1, 1), (2, 2)),
@@ -74,7 +74,7 @@ BIG_BATCH_CASES = [
 def test_big_batches_cover_both_input_gradient_methods():
     methods = set()
     for count, channels, filters, height, width, kernel, stride, padding in BIG_BATCH_CASES:
-        chunks = min(count, kernels.MAX_CHUNKS)
+        chunks = kernels._chunk_count(count)
         layout = kernels._layout(-(-count // chunks), height, width, *kernel, *stride, *padding)
         assert layout[4] > 1, "no chunk holds a group of several samples"
         tables = kernels._backward_tables(np.zeros((filters, channels, *kernel)), height, width, *stride, *padding,

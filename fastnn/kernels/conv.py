@@ -43,12 +43,15 @@ from numba import prange
 from ._jit import jit
 from .activation import IDENTITY, activate, derivative
 
-# Number of batch chunks is min(N, MAX_CHUNKS): enough to balance a few
-# threads, few enough that the per-chunk gradient buffers stay small.
-MAX_CHUNKS = 16
+# A batch of N samples is cut into min(N, max(MIN_CHUNKS, N // CHUNK_SAMPLES))
+# chunks: enough for a few threads, and enough samples in each chunk to lay
+# them side by side (below).  The count depends on N only, never on the
+# number of threads.
+MIN_CHUNKS = 8
+CHUNK_SAMPLES = 8
 # Samples of a chunk are laid side by side until the flattened output rows
 # reach about this length: long vector loops, few horizontal sums.
-GROUP_LENGTH = 1024
+GROUP_LENGTH = 1536
 
 
 def output_size(size, kernel, padding, stride):
@@ -119,39 +122,6 @@ def _taps_4(buf, offsets, weights, length, out, out_offsets, m):
 
 
 @jit
-def _taps_2(buf, offsets, weights, length, out, out_offsets, m):
-    """Rows m, m+1 of :func:`_accumulate_taps`."""
-    taps = weights.shape[1]
-    o0 = out[out_offsets[m]:out_offsets[m] + length]
-    o1 = out[out_offsets[m + 1]:out_offsets[m + 1] + length]
-    t = 0
-    while t + 8 <= taps:
-        a0, a1, a2, a3, a4, a5, a6, a7 = _eight_slices(buf, offsets, t, length)
-        w00, w01, w02, w03, w04, w05, w06, w07 = _eight_weights(weights, m, t)
-        w10, w11, w12, w13, w14, w15, w16, w17 = _eight_weights(weights, m + 1, t)
-        for p in range(length):
-            x0 = a0[p]
-            x1 = a1[p]
-            x2 = a2[p]
-            x3 = a3[p]
-            x4 = a4[p]
-            x5 = a5[p]
-            x6 = a6[p]
-            x7 = a7[p]
-            o0[p] += w00 * x0 + w01 * x1 + w02 * x2 + w03 * x3 + w04 * x4 + w05 * x5 + w06 * x6 + w07 * x7
-            o1[p] += w10 * x0 + w11 * x1 + w12 * x2 + w13 * x3 + w14 * x4 + w15 * x5 + w16 * x6 + w17 * x7
-        t += 8
-    while t < taps:
-        a0 = buf[offsets[t]:offsets[t] + length]
-        w00, w10 = weights[m, t], weights[m + 1, t]
-        for p in range(length):
-            x0 = a0[p]
-            o0[p] += w00 * x0
-            o1[p] += w10 * x0
-        t += 1
-
-
-@jit
 def _taps_1(buf, offsets, weights, length, out, out_offsets, m):
     """Row m of :func:`_accumulate_taps`."""
     taps = weights.shape[1]
@@ -186,11 +156,9 @@ def _accumulate_taps(buf, offsets, weights, length, out, out_offsets):
     while m + 4 <= rows:
         _taps_4(buf, offsets, weights, length, out, out_offsets, m)
         m += 4
-    if m + 2 <= rows:
-        _taps_2(buf, offsets, weights, length, out, out_offsets, m)
-        m += 2
-    if m < rows:
+    while m < rows:
         _taps_1(buf, offsets, weights, length, out, out_offsets, m)
+        m += 1
 
 
 @jit
@@ -309,7 +277,10 @@ def _layout(per_chunk, height, width, kh, kw, sh, sw, ph, pw):
     out_w = (width + 2 * pw - kw) // sw + 1
     plane_h = (height + 2 * ph + sh - 1) // sh
     seg_w = (width + 2 * pw + sw - 1) // sw
-    group = max(1, min(per_chunk, GROUP_LENGTH // (out_h * seg_w)))
+    widest = max(1, min(per_chunk, GROUP_LENGTH // (out_h * seg_w)))
+    # as many samples in each group of a chunk as possible, without a short last group
+    groups = (per_chunk + widest - 1) // widest
+    group = (per_chunk + groups - 1) // groups
     row = group * seg_w
     return out_h, out_w, plane_h, seg_w, group, row, plane_h * row
 
@@ -608,6 +579,11 @@ def _backward_group(x, grad_out, first, count, offsets, layout, sh, sw, ph, pw, 
 
 
 @jit
+def _chunk_count(count):
+    return min(count, max(MIN_CHUNKS, count // CHUNK_SAMPLES))
+
+
+@jit
 def _chunk_bounds(count, chunks, k):
     return k * count // chunks, (k + 1) * count // chunks
 
@@ -621,7 +597,7 @@ def conv2d_forward(x, weight, bias, sh, sw, ph, pw, activation, out):
     """
     count, channels, height, width = x.shape
     filters, _, kh, kw = weight.shape
-    chunks = min(count, MAX_CHUNKS)
+    chunks = _chunk_count(count)
     layout = _layout((count + chunks - 1) // chunks, height, width, kh, kw, sh, sw, ph, pw)
     out_h, out_w, plane_h, seg_w, group, row, plane = layout
     offsets = _forward_offsets(channels, kh, kw, sh, sw, row, plane)
@@ -666,7 +642,7 @@ def conv2d_backward(x, weight, grad_out, sh, sw, ph, pw, activation_below, grad_
     """
     count, channels, height, width = x.shape
     filters, _, kh, kw = weight.shape
-    chunks = min(count, MAX_CHUNKS)
+    chunks = _chunk_count(count)
     layout = _layout((count + chunks - 1) // chunks, height, width, kh, kw, sh, sw, ph, pw)
     plane = layout[6]
     (offsets, length, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, scatter, scatter_weights,
