@@ -22,13 +22,21 @@ into ``SH*SW`` stride phases (plane ``(c, ry, rx)`` holds
 ``xp[c, u*SH+ry, v*SW+rx]``), and the output is computed with the padded
 width as its row stride.  Every filter tap ``(c, kh, kw)`` is then one
 contiguous slice of that buffer, so each output plane is a sum of
-``weight * slice`` terms over contiguous memory (a few columns per row are
-computed and dropped).  The sensitivity map of the layer below is the same
-sum over slices of the padded error map, once per stride phase (the
-tutorial's expanded map without its zeros); the filter gradients are dot
-products of the error map with the same slices.  Taps go eight at a time
-and output channels four at a time, with scalar weights, so the inner loop
-is one vectorised pass with registers for the weights.
+``weight * slice`` terms over contiguous memory (the ``KW - 1`` columns
+where a window would wrap around are computed and dropped).  Small images
+of one batch chunk lie side by side in that buffer, so the slices stay
+long.  Taps go eight at a time and output channels four at a time, with
+scalar weights, so the inner loop is one vectorised pass that keeps the
+weights in registers.
+
+The filter gradients are dot products of the error map (laid out like the
+output) with the same slices.  The sensitivity map of the layer below is
+computed either the tutorial's way, a sum over slices of the zero-padded
+error map per stride phase (the expanded map without its zeros), or, when
+that would mostly multiply padding zeros (small maps, many filters), by
+adding each error map into the slice of every tap (the transpose of the
+forward pass); both give the tutorial's sums, and a cost estimate from the
+shapes picks one per call.
 
 Batched kernels run over fixed chunks of the batch in parallel (``prange``);
 the chunk count depends on the batch size only, and the per-chunk gradient
