@@ -586,6 +586,25 @@ def _backward_group(x, grad_out, first, count, offsets, layout, sh, sw, ph, pw, 
                       sh, sw, ph, pw, x, activation_below, ebuf, acc, acc_offsets, grad_x)
 
 
+# The helpers below allocate outside the parallel kernels on purpose: an array
+# expression inside a parallel=True function becomes a parallel region of its
+# own, one more thread synchronisation per call.
+
+
+@jit
+def _forward_tables(channels, filters, kh, kw, sh, sw, layout):
+    """Tap offsets, flattened output length and accumulator row offsets of the forward pass."""
+    out_h, out_w, plane_h, seg_w, group, row, plane = layout
+    longest = _group_length(out_h, out_w, seg_w, row, group)
+    return _forward_offsets(channels, kh, kw, sh, sw, row, plane), longest, np.arange(filters) * longest
+
+
+@jit
+def _partial_sums(chunks, filters, taps, like):
+    """Zeroed per-chunk gradient buffers ``(chunks, F, taps)`` and ``(chunks, F)`` of `like`'s dtype."""
+    return np.zeros((chunks, filters, taps), like.dtype), np.zeros((chunks, filters), like.dtype)
+
+
 @jit
 def _chunk_count(count):
     return min(count, max(MIN_CHUNKS, count // CHUNK_SAMPLES))
@@ -607,10 +626,8 @@ def conv2d_forward(x, weight, bias, sh, sw, ph, pw, activation, out):
     filters, _, kh, kw = weight.shape
     chunks = _chunk_count(count)
     layout = _layout((count + chunks - 1) // chunks, height, width, kh, kw, sh, sw, ph, pw)
-    out_h, out_w, plane_h, seg_w, group, row, plane = layout
-    offsets = _forward_offsets(channels, kh, kw, sh, sw, row, plane)
-    longest = _group_length(out_h, out_w, seg_w, row, group)
-    acc_offsets = np.arange(filters) * longest
+    plane, group = layout[6], layout[4]
+    offsets, longest, acc_offsets = _forward_tables(channels, filters, kh, kw, sh, sw, layout)
     w2 = weight.reshape((filters, channels * kh * kw))
     for k in prange(chunks):
         buf = np.zeros(channels * sh * sw * plane, x.dtype)
@@ -658,8 +675,7 @@ def conv2d_backward(x, weight, grad_out, sh, sw, ph, pw, activation_below, grad_
         weight, height, width, sh, sw, ph, pw, layout)
     group = layout[4]
     taps = channels * kh * kw
-    partial_w = np.zeros((chunks, filters, taps), x.dtype)
-    partial_b = np.zeros((chunks, filters), x.dtype)
+    partial_w, partial_b = _partial_sums(chunks, filters, taps, x)
     for k in prange(chunks):
         buf = np.zeros(channels * sh * sw * plane, x.dtype)
         errors = np.zeros((filters, length), x.dtype)
@@ -692,13 +708,11 @@ def conv_forward_sample(x, weight, bias, sh, sw, ph, pw, activation, out):
     channels, height, width = x.shape
     filters, _, kh, kw = weight.shape
     layout = _layout(1, height, width, kh, kw, sh, sw, ph, pw)
-    out_h, out_w, plane_h, seg_w, group, row, plane = layout
-    offsets = _forward_offsets(channels, kh, kw, sh, sw, row, plane)
-    longest = _group_length(out_h, out_w, seg_w, row, 1)
-    buf = np.zeros(channels * sh * sw * plane, x.dtype)
+    offsets, longest, acc_offsets = _forward_tables(channels, filters, kh, kw, sh, sw, layout)
+    buf = np.zeros(channels * sh * sw * layout[6], x.dtype)
     acc = np.empty(filters * longest, x.dtype)
     _forward_group(x.reshape((1, channels, height, width)), weight.reshape((filters, channels * kh * kw)), bias,
-                   offsets, 0, 1, sh, sw, ph, pw, layout, activation, buf, acc, np.arange(filters) * longest,
+                   offsets, 0, 1, sh, sw, ph, pw, layout, activation, buf, acc, acc_offsets,
                    out.reshape((1,) + out.shape))
 
 
