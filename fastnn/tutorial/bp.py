@@ -15,16 +15,10 @@ squared error, and the update adds it: ``w += rate * gradient``.
 import numpy as np
 
 from .. import _checks
+from .._memory import CACHE_LINE, aligned_zeros
 from ..kernels import graph as _kernels
 
-_ALIGN = 8  # float64 slots per 64-byte cache line
-
-
-def _aligned_zeros(size):
-    """A zeroed float64 array whose first element starts on a 64-byte boundary."""
-    buffer = np.zeros(size + _ALIGN)
-    skip = (-buffer.ctypes.data // 8) % _ALIGN
-    return buffer[skip:skip + size]
+_ALIGN = CACHE_LINE // 8  # float64 weights per cache line
 
 
 def sigmoid(x):
@@ -227,7 +221,7 @@ class Network:
         size = int(padded.sum())
         self._upstream = np.zeros(size, dtype=np.int64)
         self._upstream[self._slots] = up
-        self._weights = _aligned_zeros(size)
+        self._weights = aligned_zeros(size)
         self._weights[self._slots] = rng.uniform(-0.1, 0.1, len(specs))
         self._gradients = np.zeros(size)
         self._contiguous_from = np.full(n_nodes, -1, dtype=np.int64)

@@ -8,6 +8,7 @@ gradients of the half squared error and ``update`` adds them.
 import numpy as np
 
 from .. import _checks
+from .._memory import aligned_empty, is_aligned
 from ..kernels import dense as _kernels
 from .activators import SigmoidActivator, activation_code
 
@@ -28,7 +29,8 @@ class FullConnectedLayer:
         self.output_size = _checks.check_int(output_size, "output_size", minimum=1)
         self._code = activation_code(activator)
         self.activator = activator
-        self.W = _checks.make_rng(rng).uniform(-0.1, 0.1, (self.output_size, self.input_size))
+        self.W = aligned_empty((self.output_size, self.input_size))
+        self.W[:] = _checks.make_rng(rng).uniform(-0.1, 0.1, self.W.shape)
         self.b = np.zeros((self.output_size, 1))
         self.output = np.zeros((self.output_size, 1))
         self.input = None
@@ -41,10 +43,13 @@ class FullConnectedLayer:
 
         A user who assigned another array (a list, a transposed view, ...)
         gets it converted once here; the layer keeps the converted array.
+        ``W`` is kept on a 64-byte boundary, which makes training faster.
         """
         if not (isinstance(self.W, np.ndarray) and self.W.dtype == np.float64 and self.W.flags.c_contiguous
-                and self.W.shape == (self.output_size, self.input_size)):
-            self.W = _checks.as_float_array(self.W, "W", shape=(self.output_size, self.input_size), copy=True)
+                and self.W.shape == (self.output_size, self.input_size) and is_aligned(self.W)):
+            W = _checks.as_float_array(self.W, "W", shape=(self.output_size, self.input_size))
+            self.W = aligned_empty(W.shape)
+            self.W[:] = W
         if not (isinstance(self.b, np.ndarray) and self.b.dtype == np.float64 and self.b.flags.c_contiguous
                 and self.b.shape == (self.output_size, 1)):
             self.b = _checks.as_float_array(self.b, "b", shape=(self.output_size, 1), copy=True)
