@@ -320,14 +320,15 @@ def mean_square_error(vec1, vec2):
     return 0.5 * sum((a - b) * (a - b) for a, b in zip(vec1, vec2))
 
 
-def gradient_check(network, sample_feature, sample_label, epsilon=1e-4):
+def gradient_check(network, sample_feature, sample_label, epsilon=1e-4, verbose=False):
     """Compare every connection's gradient with central differences of the network error.
 
     Returns ``[(expected, actual), ...]`` in connection order, where expected
     is ``(E(w - eps) - E(w + eps)) / (2 eps)``: the negative gradient, the
-    tutorial's sign convention for ``Connection.gradient``.  (The tutorial's
-    own version passes sample and label to ``get_gradient`` swapped, which
-    only works when they are equal; this one does not.)
+    tutorial's sign convention for ``Connection.gradient``.  With `verbose`
+    it also prints each pair as the tutorial does.  (The tutorial's own
+    version passes sample and label to ``get_gradient`` swapped, which only
+    works when they are equal; this one does not.)
     """
     network.get_gradient(sample_label, sample_feature)
     pairs = []
@@ -340,6 +341,8 @@ def gradient_check(network, sample_feature, sample_label, epsilon=1e-4):
         error2 = mean_square_error(network.predict(sample_feature), sample_label)
         conn.weight = weight
         pairs.append(((error2 - error1) / (2 * epsilon), actual))
+        if verbose:
+            print("expected gradient: \t%f\nactual gradient: \t%f" % pairs[-1])
     return pairs
 
 

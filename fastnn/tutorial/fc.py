@@ -192,13 +192,13 @@ class Network:
         """Half squared error ``0.5 * sum((label - output)^2)``."""
         return 0.5 * ((label - output) * (label - output)).sum()
 
-    def gradient_check(self, sample_feature, sample_label, epsilon=1e-4):
+    def gradient_check(self, sample_feature, sample_label, epsilon=1e-4, verbose=False):
         """Central differences for every weight; returns ``[(expected, actual), ...]``.
 
         `expected` is ``(loss(W - eps) - loss(W + eps)) / (2 eps)``: the
         negative gradient, matching the sign of ``W_grad``.  (The tutorial
         prints the positive one beside ``W_grad``, so its two columns differ
-        in sign.)  Prints nothing.
+        in sign.)  With `verbose` each pair is printed as the tutorial does.
         """
         self.predict(sample_feature)
         self.calc_gradient(sample_label)
@@ -215,4 +215,6 @@ class Network:
                     err2 = self.loss(self.predict(sample_feature), sample_label)
                     W[i, j] = original
                     pairs.append(((err2 - err1) / (2 * epsilon), analytic[i, j]))
+                    if verbose:
+                        print("weights(%d,%d): expected - actual %.4e - %.4e" % (i, j, *pairs[-1]))
         return pairs
