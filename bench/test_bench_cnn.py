@@ -46,11 +46,12 @@ def tutorial_data():
 
 IMPLEMENTATIONS = [
     pytest.param(tutorial, id="fastnn"),
-    pytest.param(reference, id="reference"),
+    pytest.param(reference, id="python"),
 ]
 
 
 def run(benchmark, module, function):
+    benchmark.extra_info["impl"] = "python" if module is reference else "fastnn"
     function()  # warm up: compiles the kernels on the first run
     if module is reference:
         benchmark.pedantic(function, rounds=5, iterations=1)
@@ -114,6 +115,9 @@ def test_lenet_fastnn(benchmark, name, backward, threads):
     in_channels, out_channels, _, padding = LENET[name]
     benchmark.group = f"lenet {name} batch {BATCH} float32 {'forward+backward' if backward else 'forward'}"
     benchmark.extra_info["gflop"] = lenet_flops(name) * (3 if backward else 1) / 1e9
+    # the summary compares "fastnn" (2 threads) with PyTorch; the 1-thread row is for reading beside it
+    benchmark.extra_info["impl"] = "fastnn" if threads == 2 else "fastnn-1-thread"
+    benchmark.extra_info["threads"] = threads
     layer = Conv2D(in_channels, out_channels, 5, padding=padding, rng=0)
     x, grad = lenet_arrays(name)
 
@@ -134,13 +138,15 @@ def test_lenet_fastnn(benchmark, name, backward, threads):
 @pytest.mark.parametrize("threads", [1, 2], ids=["torch-1-thread", "torch-2-threads"])
 @pytest.mark.parametrize("name", LENET)
 @pytest.mark.parametrize("backward", [False, True], ids=["forward", "forward+backward"])
-def test_lenet_torch(benchmark, name, backward, threads):
-    torch = pytest.importorskip("torch")
+def test_lenet_torch(benchmark, torch_threads, name, backward, threads):
+    import torch
+
     in_channels, out_channels, _, padding = LENET[name]
     benchmark.group = f"lenet {name} batch {BATCH} float32 {'forward+backward' if backward else 'forward'}"
     benchmark.extra_info["gflop"] = lenet_flops(name) * (3 if backward else 1) / 1e9
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    benchmark.extra_info["impl"] = "torch"
+    benchmark.extra_info["threads"] = threads
+    torch_threads(threads)
     layer = torch.nn.Conv2d(in_channels, out_channels, 5, padding=padding)
     x, grad = (torch.from_numpy(a) for a in lenet_arrays(name))
     x.requires_grad_(backward)
@@ -152,8 +158,5 @@ def test_lenet_torch(benchmark, name, backward, threads):
             with torch.no_grad():
                 layer(x)
 
-    try:
-        step()
-        benchmark(step)
-    finally:
-        torch.set_num_threads(previous)
+    step()
+    benchmark(step)
