@@ -4,6 +4,16 @@ Arrays are batch-first (``(N, F)``, ``(N, C, H, W)``, ``(N, T, F)``) and
 float32 unless a layer is built with ``dtype=np.float64``.
 """
 
+from .activations import Identity, ReLU, Sigmoid, Tanh
 from .base import Layer
+from .callbacks import Callback, EarlyStopping, ProgressBar
+from .dense import Dense
+from .io import load
+from .losses import CrossEntropy, MeanSquaredError
+from .model import Sequential
+from .optim import SGD, Adam
 
-__all__ = ["Layer"]
+__all__ = [
+    "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "Identity", "Sequential", "CrossEntropy", "MeanSquaredError",
+    "SGD", "Adam", "Callback", "EarlyStopping", "ProgressBar", "load",
+]

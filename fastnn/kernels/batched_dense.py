@@ -1,0 +1,152 @@
+"""The fully connected layer on a whole mini-batch (fastnn.nn.Dense).
+
+The tutorial's layer (fc chapter) for one column vector is ``a = f(W x + b)``
+with ``W`` of shape ``(out, in)``; back propagation gives the error term
+``delta = f'(a) * grad_a`` (formula 8, written with the gradient of the loss
+instead of the tutorial's negative error), ``W_grad = delta x^T``,
+``b_grad = delta`` and the error of the layer below ``W^T delta``.  Here the
+samples are the rows of a batch ``x`` of shape ``(N, in)``:
+
+    a = f(x W^T + b)                  (N, out)
+    delta = grad_a * f'(a)            (N, out)
+    W_grad = delta^T x                (out, in), summed over the batch
+    b_grad = sum over n of delta[n]   (out,)
+    grad_x = delta W                  (N, in)
+
+fastnn.nn.Dense computes the three matrix products either with numpy's BLAS
+or with the compiled loops below.  BLAS is faster for the big layers of an
+MLP from a batch of about 4 samples on; below that the loops win (a BLAS
+outer product for the weight gradient of one sample costs 10-30x the loop).
+A multithreaded BLAS call right after a Numba ``prange`` region stalls for
+milliseconds (both thread pools want the same cores, see
+PERFORMANCE_NOTES), so a model that also holds parallel compiled layers
+(convolutions) runs its dense layers on the parallel loops, and a model that
+uses BLAS runs the small batches on the ``_serial`` twins.
+
+None of the loops reduces across threads: each thread owns whole output rows
+and sums over the batch in order, so every thread count gives the same bits.
+"""
+
+from numba import prange
+
+from ._jit import jit
+from .activation import activate, derivative
+
+
+@jit
+def _forward_rows(x, weight, bias, code, out, first, last):
+    """Samples ``first..last-1`` of :func:`dense_forward`: each output is a contiguous dot product over ``in``."""
+    n_out = weight.shape[0]
+    n_in = weight.shape[1]
+    for n in range(first, last):
+        row = x[n]
+        for o in range(n_out):
+            w = weight[o]
+            acc = bias[o]
+            for i in range(n_in):
+                acc += row[i] * w[i]
+            out[n, o] = activate(acc, code)
+
+
+@jit(parallel=True)
+def dense_forward(x, weight, bias, code, out):
+    """``out = f(x W^T + b)``: x (N, in), weight (out, in), bias (out,), out (N, out); parallel over samples."""
+    for n in prange(x.shape[0]):
+        _forward_rows(x, weight, bias, code, out, n, n + 1)
+
+
+@jit
+def dense_forward_serial(x, weight, bias, code, out):
+    """:func:`dense_forward` on one thread (small batches, and next to BLAS calls)."""
+    _forward_rows(x, weight, bias, code, out, 0, x.shape[0])
+
+
+@jit
+def bias_activate(out, bias, code):
+    """In place ``out[n, o] = f(out[n, o] + b[o])`` after a BLAS product: out (N, out), bias (out,)."""
+    for n in range(out.shape[0]):
+        row = out[n]
+        for o in range(row.shape[0]):
+            row[o] = activate(row[o] + bias[o], code)
+
+
+@jit
+def dense_delta(grad_out, y, code, delta, grad_bias):
+    """``delta = grad_out * f'(y)`` and ``b_grad = sum over n of delta[n]``.
+
+    grad_out, y, delta (N, out); grad_bias (out,).  `delta` may be `grad_out`.
+    The batch sum runs in sample order, so it does not depend on threads.
+    """
+    grad_bias[:] = 0
+    for n in range(grad_out.shape[0]):
+        g = grad_out[n]
+        a = y[n]
+        d = delta[n]
+        for o in range(g.shape[0]):
+            value = g[o] * derivative(a[o], code)
+            d[o] = value
+            grad_bias[o] += value
+
+
+@jit
+def _grad_weight_rows(delta, x, grad_weight, first, last):
+    """Rows ``first..last-1`` of ``W_grad = delta^T x``: each row adds the samples in order (contiguous axpy)."""
+    n_in = grad_weight.shape[1]
+    for o in range(first, last):
+        g = grad_weight[o]
+        g[:] = 0
+        for n in range(x.shape[0]):
+            d = delta[n, o]
+            row = x[n]
+            for i in range(n_in):
+                g[i] += d * row[i]
+
+
+@jit(parallel=True)
+def dense_grad_weight(delta, x, grad_weight):
+    """``W_grad = delta^T x``: delta (N, out), x (N, in), grad_weight (out, in); parallel over output rows."""
+    for o in prange(grad_weight.shape[0]):
+        _grad_weight_rows(delta, x, grad_weight, o, o + 1)
+
+
+@jit
+def dense_grad_weight_serial(delta, x, grad_weight):
+    """:func:`dense_grad_weight` on one thread."""
+    _grad_weight_rows(delta, x, grad_weight, 0, grad_weight.shape[0])
+
+
+@jit
+def _grad_input_rows(delta, weight, grad_input, first, last):
+    """Samples ``first..last-1`` of ``grad_x = delta W``: each adds the output units in order."""
+    n_in = weight.shape[1]
+    for n in range(first, last):
+        g = grad_input[n]
+        g[:] = 0
+        for o in range(weight.shape[0]):
+            d = delta[n, o]
+            w = weight[o]
+            for i in range(n_in):
+                g[i] += d * w[i]
+
+
+@jit(parallel=True)
+def dense_grad_input(delta, weight, grad_input):
+    """``grad_x = delta W``: delta (N, out), weight (out, in), grad_input (N, in); parallel over samples."""
+    for n in prange(delta.shape[0]):
+        _grad_input_rows(delta, weight, grad_input, n, n + 1)
+
+
+@jit
+def dense_grad_input_serial(delta, weight, grad_input):
+    """:func:`dense_grad_input` on one thread."""
+    _grad_input_rows(delta, weight, grad_input, 0, delta.shape[0])
+
+
+@jit
+def activation_grad(grad_out, y, code, grad_in):
+    """``grad_in = grad_out * f'(y)`` element-wise from the activation's output `y` (same shapes, C order)."""
+    g = grad_out.reshape(-1)
+    a = y.reshape(-1)
+    out = grad_in.reshape(-1)
+    for i in range(g.shape[0]):
+        out[i] = g[i] * derivative(a[i], code)
