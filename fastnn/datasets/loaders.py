@@ -79,7 +79,7 @@ def _images(raw, flatten, name):
     if raw.dtype != np.uint8 or raw.ndim not in (3, 4):
         raise ValueError(f"{name} must hold uint8 images (N, H, W), got {raw.dtype} of shape {raw.shape}")
     images = raw.reshape(raw.shape[0], -1) if flatten else (raw[:, None] if raw.ndim == 3 else raw)
-    return np.multiply(images, np.float32(1 / 255), dtype=np.float32)
+    return np.divide(images, np.float32(255), dtype=np.float32)
 
 
 def _labels(raw, count, classes, name):
