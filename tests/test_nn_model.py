@@ -210,3 +210,79 @@ def test_sequential_rejects_bad_input():
         Sequential([Dense(2, 2)], optimizer="sgd")
     with pytest.raises(ValueError, match="share one dtype"):
         Sequential([Dense(2, 2), Dense(2, 2, dtype=np.float64)])
+
+
+def one_unfused_step(model, x, y):
+    """What an SGD step computes without the small-batch fusion: stored gradients, then the optimizer."""
+    model._compile()
+    out = model._forward_batch(x)
+    grad = np.empty_like(out)
+    model.loss._compute(out, model.loss.prepare_targets(y, len(x), out.shape[1], out.dtype), 1 / len(x), grad)
+    for step in model._backward_steps:
+        grad = step(grad)
+    assert model.optimizer._update()
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_small_batches_fuse_the_sgd_update_without_changing_the_result(n):
+    from fastnn.nn import Conv2D, Flatten
+
+    def build():
+        rng = np.random.default_rng(0)
+        return Sequential([Conv2D(1, 2, 3, rng=rng), ReLU(), Flatten(), Dense(2 * 4 * 4, 6, rng=rng), Sigmoid(),
+                           Dense(6, 3, rng=rng)], optimizer=SGD(lr=0.5), input_shape=(1, 6, 6))
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(n, 1, 6, 6)).astype(np.float32), rng.integers(0, 3, n)
+    fused, unfused = build(), build()
+    fused.train_on_batch(x, y)
+    one_unfused_step(unfused, x, y)
+    for a, b in zip(fused.layers, unfused.layers):
+        for name in a.params:
+            assert_close(a.params[name], b.params[name], rtol=1e-5, atol=1e-6, what=f"{type(a).__name__} {name}")
+    assert not np.array_equal(fused.layers[0].params["weight"], build().layers[0].params["weight"])
+
+
+def test_the_fused_update_refuses_a_non_finite_error_term():
+    from fastnn.kernels.batched_dense import dense_backward_sgd
+
+    rng = np.random.default_rng(0)
+    weight, bias = rng.normal(size=(3, 4)).astype(np.float32), np.zeros(3, np.float32)
+    before = weight.copy()
+    grad = np.array([[0.5, np.nan, 1.0]], np.float32)
+    ok = dense_backward_sgd(grad, np.ones((1, 3), np.float32), 0, np.ones((1, 4), np.float32), weight, bias, 0.1,
+                            np.empty((1, 3), np.float32), np.empty((1, 4), np.float32), True)
+    assert not ok and np.array_equal(weight, before) and not bias.any()
+
+
+def test_lenet5_builds_trains_and_round_trips(tmp_path):
+    from fastnn.nn import load
+    from fastnn.nn.models import lenet5
+
+    (x_train, y_train), (x_test, y_test) = load_sample()
+    model = lenet5(optimizer=SGD(lr=0.05, momentum=0.9), rng=0)
+    conv = 6 * 1 * 25 + 6 + 16 * 6 * 25 + 16
+    assert model.num_params == conv + 400 * 120 + 120 + 120 * 84 + 84 + 84 * 10 + 10
+    assert model.output_shapes[6] == (400,)
+    model.fit(x_train, y_train, epochs=2, batch_size=32, seed=0, verbose=0)
+    assert model.evaluate(x_test, y_test)["accuracy"] > 0.6
+    model.save(tmp_path / "lenet.npz")
+    assert np.array_equal(load(tmp_path / "lenet.npz").predict_proba(x_test), model.predict_proba(x_test))
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 1, 28, 28\) for this model, got \(3, 784\)"):
+        model.predict(np.zeros((3, 784), np.float32))
+
+
+def test_cosine_decay_lowers_the_learning_rate_to_the_floor_and_restores_it():
+    from fastnn.nn.callbacks import CosineDecay
+
+    x, y = blobs(64)
+    seen = []
+
+    class Record(Callback):
+        def on_batch_end(self, step, batch_size, loss):
+            seen.append(self.model.optimizer.lr)
+
+    model = small_model(optimizer=SGD(lr=0.2)).fit(x, y, epochs=2, batch_size=16, verbose=0,
+                                                    callbacks=[CosineDecay(final=0.1), Record()])
+    assert seen == sorted(seen, reverse=True) and seen[-1] == pytest.approx(0.02) and seen[0] < 0.2
+    assert model.optimizer.lr == 0.2

@@ -21,7 +21,9 @@ A multithreaded BLAS call right after a Numba ``prange`` region stalls for
 milliseconds (both thread pools want the same cores, see
 PERFORMANCE_NOTES), so a model that also holds parallel compiled layers
 (convolutions) runs its dense layers on the parallel loops, and a model that
-uses BLAS runs the small batches on the ``_serial`` twins.
+uses BLAS runs the small batches on the ``_serial`` twins.  With plain SGD,
+small batches skip the stored weight gradient altogether
+(:func:`dense_backward_sgd`).
 
 None of the loops reduces across threads: each thread owns whole output rows
 and sums over the batch in order, so every thread count gives the same bits.
@@ -150,3 +152,50 @@ def activation_grad(grad_out, y, code, grad_in):
     out = grad_in.reshape(-1)
     for i in range(g.shape[0]):
         out[i] = g[i] * derivative(a[i], code)
+
+
+@jit
+def dense_backward_sgd(grad_out, y, code, x, weight, bias, lr, delta, grad_input, need_input):
+    """Back propagation and the plain SGD update of a small batch in one pass over the weights.
+
+    ``delta = grad_out * f'(y)``; then, row by row of ``W``, ``grad_x = delta W``
+    with the weights before the update (only when `need_input`),
+    ``W -= lr * delta^T x`` (sample by sample) and ``b -= lr * sum_n delta[n]``.
+    Returns False, having changed nothing, when some delta is NaN or
+    infinite.  Shapes as in :func:`dense_delta` and :func:`dense_grad_input`;
+    `grad_input` is ignored without `need_input`.  ``W_grad`` is never
+    stored: for a batch of one sample the weights are read twice per step
+    (forward and this pass) instead of five times.
+    """
+    T = weight.dtype.type
+    rate = T(lr)
+    n_samples = grad_out.shape[0]
+    n_out = weight.shape[0]
+    n_in = weight.shape[1]
+    check = T(0)
+    for n in range(n_samples):
+        for o in range(n_out):
+            d = grad_out[n, o] * derivative(y[n, o], code)
+            delta[n, o] = d
+            check += d * 0
+    if check != 0:
+        return False
+    if need_input:
+        grad_input[:] = 0
+    for o in range(n_out):
+        w = weight[o]
+        total = T(0)
+        for n in range(n_samples):
+            d = delta[n, o]
+            total += d
+            if need_input:
+                g = grad_input[n]
+                for i in range(n_in):
+                    g[i] += d * w[i]
+        for n in range(n_samples):
+            step = rate * delta[n, o]
+            row = x[n]
+            for i in range(n_in):
+                w[i] -= step * row[i]
+        bias[o] -= rate * total
+    return True

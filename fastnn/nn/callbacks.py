@@ -116,3 +116,30 @@ class ProgressBar(Callback):
         if self._tqdm is not None:  # training stopped by an error inside the epoch
             self._tqdm.close()
             self._tqdm = None
+
+
+class CosineDecay(Callback):
+    """Lower the optimizer's learning rate along half a cosine, step by step, to `final` times its start over the fit.
+
+    ``lr = start * (final + (1 - final) * (1 + cos(pi * progress)) / 2)`` with
+    `progress` the fraction of the fit's samples seen so far.
+    """
+
+    def __init__(self, final=0.0):
+        self.final = final
+
+    def on_train_begin(self, model):
+        super().on_train_begin(model)
+        self.start = model.optimizer.lr
+        self.seen = 0
+
+    def on_epoch_begin(self, epoch, epochs, n_samples):
+        self.total = epochs * n_samples
+
+    def on_batch_end(self, step, batch_size, loss):
+        self.seen += batch_size
+        progress = min(self.seen / self.total, 1.0)
+        self.model.optimizer.lr = self.start * (self.final + (1 - self.final) * (1 + math.cos(math.pi * progress)) / 2)
+
+    def on_train_end(self):
+        self.model.optimizer.lr = self.start

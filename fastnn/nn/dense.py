@@ -8,6 +8,7 @@ from .._checks import as_float_array, check_int, make_rng
 from ..kernels.activation import IDENTITY
 from ..kernels.batched_dense import (
     bias_activate,
+    dense_backward_sgd,
     dense_delta,
     dense_forward,
     dense_forward_serial,
@@ -25,6 +26,10 @@ SMALL_BATCH = 4
 # Buffers are kept for this many batch sizes (training, last partial batch,
 # evaluation, and one spare) before the oldest is dropped.
 _KEPT_BATCH_SIZES = 4
+
+
+class NonFiniteGradient(ArithmeticError):
+    """Raised by a fused update that found a NaN or infinite gradient and changed nothing."""
 
 
 class BatchBuffers:
@@ -143,3 +148,18 @@ class Dense(Layer):
         else:
             dense_grad_input(delta, weight, grad_input)
         return grad_input
+
+    def _backward_sgd(self, grad, code, need_input_grad, lr):
+        """Trusted path: back propagation fused with the plain SGD update ``w -= lr * grad`` (small batches).
+
+        ``grads`` is not filled.  Raises NonFiniteGradient, leaving the
+        weights as they were, when the error term is not finite.
+        """
+        x = self._x
+        n = x.shape[0]
+        delta = self._buffers.get(n, "delta", (n, self.out_features), self.dtype)
+        grad_input = self._buffers.get(n, "grad_input", (n, self.in_features), self.dtype) if need_input_grad else delta
+        if not dense_backward_sgd(grad, self._y, code, x, self.params["weight"], self.params["bias"], lr, delta,
+                                  grad_input, need_input_grad):
+            raise NonFiniteGradient(f"{type(self).__name__}: the error term is not finite")
+        return grad_input if need_input_grad else None

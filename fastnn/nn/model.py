@@ -18,7 +18,7 @@ from ..kernels.loss import softmax
 from .activations import Activation
 from .base import Layer
 from .callbacks import Callback, ProgressBar
-from .dense import BatchBuffers, Dense
+from .dense import SMALL_BATCH, BatchBuffers, Dense, NonFiniteGradient
 from .losses import get_loss
 from .optim import SGD, Optimizer
 
@@ -122,11 +122,13 @@ class Sequential:
         ):
             self._plan()
         self.optimizer._bind(self.layers)
+        fused = {id(p) for layer in self.layers if isinstance(layer, Dense) for p in layer.params.values()}
+        self._unfused_slots = [slot for slot in self.optimizer._slots if id(slot[0]) not in fused]
 
     def _plan(self):
         layers = self.layers
         blas = all(getattr(layer, "mixes_with_blas", False) for layer in layers)
-        forward, backward = [], []
+        forward, backward, backward_sgd = [], [], []
         i = 0
         while i < len(layers):
             layer = layers[i]
@@ -139,15 +141,21 @@ class Sequential:
                     i += 1
                 forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
                 backward.append(lambda g, layer=layer, code=code, need=not first: layer._backward(g, code, need))
-            elif isinstance(layer, Activation):
+                backward_sgd.append(lambda g, layer=layer, code=code, need=not first:
+                                    layer._backward_sgd(g, code, need, self.optimizer.lr))
+                i += 1
+                continue
+            if isinstance(layer, Activation):
                 forward.append(layer._forward)
                 backward.append(layer._backward)
             else:
                 forward.append(layer.forward)
                 backward.append(layer.backward)
+            backward_sgd.append(backward[-1])
             i += 1
         self._forward_steps = forward
         self._backward_steps = backward[::-1]
+        self._backward_steps_sgd = backward_sgd[::-1]
         self._planned = list(layers)
 
     def _forward_batch(self, x):
@@ -157,7 +165,13 @@ class Sequential:
         return out
 
     def _train_batch(self, x, y, where):
-        """One SGD step on a trusted batch: returns (loss_sum, correct); raises RuntimeError on divergence."""
+        """One optimizer step on a trusted batch: returns (loss_sum, correct); raises RuntimeError on divergence.
+
+        With plain SGD (no momentum, no weight decay) a batch under
+        SMALL_BATCH samples updates the Dense layers inside back propagation
+        (kernels.batched_dense.dense_backward_sgd), so their ``grads`` are
+        not stored for that step.
+        """
         out = self._forward_batch(x)
         n = x.shape[0]
         grad = self._buffers.get(n, "grad", out.shape, out.dtype)
@@ -167,9 +181,17 @@ class Sequential:
                 f"the loss became {loss_sum} {where}; training stopped and the model keeps the weights "
                 "of the last good step (try a lower learning rate)"
             )
-        for step in self._backward_steps:
-            grad = step(grad)
-        if not self.optimizer._update():
+        fused = n < SMALL_BATCH and getattr(self.optimizer, "is_plain", False)
+        try:
+            for step in self._backward_steps_sgd if fused else self._backward_steps:
+                grad = step(grad)
+        except NonFiniteGradient:
+            # Only an overflow inside back propagation gets here after a finite loss; layers above the
+            # failing one may then already hold this step's update.
+            raise RuntimeError(
+                f"a gradient became NaN or infinite {where}; training stopped (try a lower learning rate)"
+            ) from None
+        if not self.optimizer._update(self._unfused_slots if fused else None):
             raise RuntimeError(
                 f"a gradient became NaN or infinite {where}; training stopped and the model keeps the "
                 "weights of the last good step (try a lower learning rate)"

@@ -45,14 +45,16 @@ class Optimizer:
             slots.append(slot)
         self._slots = slots
 
-    def _update(self):
-        for slot in self._slots:
+    def _update(self, slots=None):
+        """Check every gradient of `slots` (default: all), then update them; False (nothing changed) if one is not finite."""
+        slots = self._slots if slots is None else slots
+        for slot in slots:
             if not all_finite(slot[1]):
                 return False
-        self._apply()
+        self._apply(slots)
         return True
 
-    def _apply(self):
+    def _apply(self, slots):
         raise NotImplementedError
 
     def get_config(self):
@@ -82,8 +84,13 @@ class SGD(Optimizer):
         self.nesterov = nesterov
         self.weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
 
-    def _apply(self):
-        for param, grad, velocity in self._slots:
+    @property
+    def is_plain(self):
+        """No momentum and no weight decay: the tutorial's ``w -= lr * grad``, which layers may fuse into back propagation."""
+        return self.momentum == 0.0 and self.weight_decay == 0.0
+
+    def _apply(self, slots):
+        for param, grad, velocity in slots:
             sgd_update(param, grad, velocity, self.lr, self.momentum, self.nesterov, self.weight_decay)
 
     def get_config(self):
@@ -113,10 +120,10 @@ class Adam(Optimizer):
         super().reset()
         self.steps = 0
 
-    def _apply(self):
+    def _apply(self, slots):
         self.steps += 1
         beta1, beta2 = self.betas
-        for param, grad, first, second in self._slots:
+        for param, grad, first, second in slots:
             adam_update(param, grad, first, second, self.lr, beta1, beta2, self.eps, self.weight_decay, self.steps)
 
     def get_config(self):
