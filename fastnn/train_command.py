@@ -105,6 +105,7 @@ def plot_history(history, path):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return "matplotlib is not installed, so no plot was drawn: pip install matplotlib (or fastnn[plot])"
     epochs = range(1, len(history["loss"]) + 1)
@@ -114,6 +115,7 @@ def plot_history(history, path):
             if key in history:
                 axis.plot(epochs, history[key], marker="o", label=label)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
         axis.legend()

@@ -7,18 +7,12 @@ both cheaper and numerically stable.  Inside ``Sequential`` an activation
 that follows a ``Dense`` layer runs inside that layer's kernels.
 """
 
-import numpy as np
-
 from .._checks import as_float_array
 from ..kernels.activation import IDENTITY, RELU, SIGMOID, TANH, activate_array
 from ..kernels.batched_dense import activation_grad
-from .base import DTYPES, Layer
+from .base import Layer
 from .dense import BatchBuffers
-
-
-def float_dtype_of(x):
-    """The dtype a layer without weights computes `x` in: its own if float32 or float64, else float32."""
-    return x.dtype if isinstance(x, np.ndarray) and x.dtype in DTYPES else np.dtype(np.float32)
+from .pooling import input_dtype
 
 
 class Activation(Layer):
@@ -34,7 +28,7 @@ class Activation(Layer):
 
     def forward(self, x):
         """x (N, ...) -> f(x) of the same shape; float32 and float64 inputs keep their dtype."""
-        array = as_float_array(x, "x", float_dtype_of(x))
+        array = as_float_array(x, "x", input_dtype(x))
         if array.ndim < 2 or array.shape[0] == 0:
             raise ValueError(f"x must be a batch of shape (N, ...) with N >= 1, got shape {array.shape}")
         return self._forward(array).copy()

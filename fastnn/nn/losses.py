@@ -10,13 +10,13 @@ import numpy as np
 
 from .._checks import as_float_array
 from ..kernels.loss import softmax_cross_entropy, squared_error, squared_error_labels
-from .activations import float_dtype_of
+from .pooling import input_dtype
 
 
 def check_labels(labels, n_samples, n_classes, name="y"):
     """Integer class labels (N,) in ``[0, n_classes)`` as an int64 array, or a clear error."""
     array = np.asarray(labels)
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
+    if array.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer class labels, got an array of dtype {array.dtype}")
     if array.ndim != 1:
         raise ValueError(f"{name} must have shape ({n_samples},) (one class label per sample), got {array.shape}")
@@ -52,7 +52,7 @@ class Loss:
 
     def __call__(self, outputs, targets):
         """Mean loss of `outputs` (N, K) against `targets`; ``backward()`` then gives its gradient."""
-        outputs = as_float_array(outputs, "outputs", float_dtype_of(outputs), ndim=2)
+        outputs = as_float_array(outputs, "outputs", input_dtype(outputs), ndim=2)
         n, k = outputs.shape
         if n == 0:
             raise ValueError("outputs must hold at least one sample, got shape (0, ...)")
@@ -104,7 +104,7 @@ class MeanSquaredError(Loss):
 
     def prepare_targets(self, targets, n_samples, n_outputs, dtype, name="y"):
         array = np.asarray(targets)
-        if array.ndim == 1 and np.issubdtype(array.dtype, np.integer) and array.dtype != bool and n_outputs > 1:
+        if array.ndim == 1 and array.dtype.kind in "iu" and n_outputs > 1:
             return check_labels(array, n_samples, n_outputs, name)
         if array.ndim == 1 and n_outputs == 1:
             array = array.reshape(-1, 1)

@@ -64,6 +64,7 @@ class Sequential:
         self.history_ = {}
         self.stop_training = False
         self._planned = None
+        self._unfused_optimizer = None  # the optimizer _unfused_slots were taken from
         self._buffers = BatchBuffers()
 
     # ---------------------------------------------------------------- shapes
@@ -117,13 +118,15 @@ class Sequential:
         (see fastnn.kernels.batched_dense), and the first step skips the
         gradient for the data.
         """
-        if self._planned is None or len(self._planned) != len(self.layers) or any(
+        replanned = self._planned is None or len(self._planned) != len(self.layers) or any(
             a is not b for a, b in zip(self._planned, self.layers)
-        ):
+        )
+        if replanned:
             self._plan()
-        self.optimizer._bind(self.layers)
-        fused = {id(p) for layer in self.layers if isinstance(layer, Dense) for p in layer.params.values()}
-        self._unfused_slots = [slot for slot in self.optimizer._slots if id(slot[0]) not in fused]
+        if self.optimizer._bind(self.layers) or replanned or self._unfused_optimizer is not self.optimizer:
+            fused = {id(p) for layer in self.layers if isinstance(layer, Dense) for p in layer.params.values()}
+            self._unfused_slots = [slot for slot in self.optimizer._slots if id(slot[0]) not in fused]
+            self._unfused_optimizer = self.optimizer
 
     def _plan(self):
         layers = self.layers

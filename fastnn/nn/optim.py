@@ -32,10 +32,10 @@ class Optimizer:
         self._slots = []
 
     def _bind(self, layers):
-        """Point the slots at the layers' arrays; an array seen before keeps its state."""
+        """Point the slots at the layers' arrays (an array seen before keeps its state); True if they changed."""
         arrays = [(layer.params[name], layer.grads[name]) for layer in layers for name in layer.params]
         if len(arrays) == len(self._slots) and all(s[0] is p and s[1] is g for s, (p, g) in zip(self._slots, arrays)):
-            return
+            return False
         seen = {id(slot[0]): slot for slot in self._slots}
         slots = []
         for param, grad in arrays:
@@ -44,6 +44,7 @@ class Optimizer:
                 slot = (param, grad, *[np.zeros_like(param) for _ in self.state_names])
             slots.append(slot)
         self._slots = slots
+        return True
 
     def _update(self, slots=None):
         """Check every gradient of `slots` (default: all), then update them; False (nothing changed) if one is not finite."""
