@@ -72,51 +72,34 @@ def softmax(logits, out):
 
 
 @jit
-def squared_error(outputs, targets, scale, grad):
-    """The tutorial's loss ``E = 1/2 sum_k (t_k - y_k)^2`` per sample: outputs, targets, grad (N, K).
+def squared_error(outputs, targets, labels, scale, grad):
+    """The tutorial's loss ``E = 1/2 sum_k (t_k - y_k)^2`` per sample: outputs, grad (N, K).
 
-    ``grad = (y - t) * scale``.  A sample counts as correct when the arg-max
-    of its outputs equals the arg-max of its target row.
+    The targets are the rows of `targets` (N, K) or, when `labels` (N,) is
+    not empty, the one-hot rows of those class labels (`targets` is then
+    not read).  ``grad = (y - t) * scale``.  A sample counts as correct when
+    the arg-max of its outputs is its label, or the arg-max of its target row.
     """
     T = outputs.dtype.type
     s = T(scale)
     half = T(0.5)
-    loss_sum = T(0)
-    correct = 0
-    for n in range(outputs.shape[0]):
-        y = outputs[n]
-        t = targets[n]
-        g = grad[n]
-        sample = T(0)
-        for k in range(y.shape[0]):
-            diff = y[k] - t[k]
-            sample += diff * diff
-            g[k] = diff * s
-        loss_sum += half * sample
-        if _argmax(y) == _argmax(t):
-            correct += 1
-    return loss_sum, correct
-
-
-@jit
-def squared_error_labels(outputs, labels, scale, grad):
-    """:func:`squared_error` against one-hot targets given as integer labels (N,), without building them."""
-    T = outputs.dtype.type
-    s = T(scale)
-    half = T(0.5)
     one = T(1)
-    loss_sum = T(0)
+    zero = T(0)
+    by_label = labels.shape[0] > 0
+    loss_sum = zero
     correct = 0
     for n in range(outputs.shape[0]):
         y = outputs[n]
         g = grad[n]
-        label = labels[n]
-        sample = T(0)
+        sample = zero
         for k in range(y.shape[0]):
-            diff = y[k] - one if k == label else y[k]
+            if by_label:
+                diff = y[k] - (one if k == labels[n] else zero)
+            else:
+                diff = y[k] - targets[n, k]
             sample += diff * diff
             g[k] = diff * s
         loss_sum += half * sample
-        if _argmax(y) == label:
+        if _argmax(y) == (labels[n] if by_label else _argmax(targets[n])):
             correct += 1
     return loss_sum, correct

@@ -9,7 +9,7 @@ classified right, so that training accuracy costs nothing extra.
 import numpy as np
 
 from .._checks import as_float_array
-from ..kernels.loss import softmax_cross_entropy, squared_error, squared_error_labels
+from ..kernels.loss import softmax_cross_entropy, squared_error
 from .pooling import input_dtype
 
 
@@ -28,6 +28,9 @@ def check_labels(labels, n_samples, n_classes, name="y"):
             f"min {array.min()}, max {array.max()}"
         )
     return np.ascontiguousarray(array, dtype=np.int64)
+
+
+_NO_LABELS = np.empty(0, np.int64)
 
 
 class Loss:
@@ -115,8 +118,8 @@ class MeanSquaredError(Loss):
 
     def _compute(self, outputs, targets, scale, grad):
         if targets.ndim == 1:
-            return squared_error_labels(outputs, targets, scale, grad)
-        return squared_error(outputs, targets, scale, grad)
+            return squared_error(outputs, np.empty((0, 0), outputs.dtype), targets, scale, grad)
+        return squared_error(outputs, targets, _NO_LABELS, scale, grad)
 
 
 LOSSES = {CrossEntropy.name: CrossEntropy, MeanSquaredError.name: MeanSquaredError}
