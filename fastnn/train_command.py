@@ -79,7 +79,7 @@ def build_model(name, input_shape, settings, seed):
     else:
         optimizer = SGD(lr=settings["lr"], momentum=settings["momentum"])
     if name == "lenet":
-        return BUILDERS[name](input_shape=input_shape, optimizer=optimizer, rng=seed)
+        return BUILDERS[name](input_shape=input_shape, optimizer=optimizer, rng=seed, standardize=settings["standardize"])
     return BUILDERS[name](in_features=input_shape[0], optimizer=optimizer, rng=seed)
 
 
@@ -147,6 +147,9 @@ def run(args):
     settings = recipe(args)
     try:
         (x_train, y_train), (x_test, y_test) = load_data(args.dataset, args.data_dir, flatten=args.model != "lenet")
+        if args.model == "lenet":  # the recipe's first layer standardizes with the training set's statistics
+            axes = (0, 2, 3)
+            settings["standardize"] = (x_train.mean(axis=axes).tolist(), x_train.std(axis=axes).tolist())
         model = build_model(args.model, x_train.shape[1:], settings, args.seed)
         print(f"fastnn train: {args.model} on {args.dataset} ({x_train.shape[0]:,} training, {x_test.shape[0]:,} test images), "
               f"{settings['optimizer']} lr {settings['lr']}" + (f" momentum {settings['momentum']}" if settings["optimizer"] == "sgd" else "")

@@ -286,3 +286,26 @@ def test_cosine_decay_lowers_the_learning_rate_to_the_floor_and_restores_it():
                                                     callbacks=[CosineDecay(final=0.1), Record()])
     assert seen == sorted(seen, reverse=True) and seen[-1] == pytest.approx(0.02) and seen[0] < 0.2
     assert model.optimizer.lr == 0.2
+
+
+def test_standardize_layer_formula_gradient_and_round_trip(tmp_path):
+    from fastnn.nn import Standardize, load
+
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 2, 3, 3))
+    layer = Standardize([0.5, 0.25], [2.0, 0.5])
+    expected = (x - np.array([0.5, 0.25])[None, :, None, None]) / np.array([2.0, 0.5])[None, :, None, None]
+    assert_close(layer.forward(x), expected, rtol=1e-12)
+    grad = rng.normal(size=x.shape)
+    assert_close(layer.backward(grad), central_difference(lambda: float(np.sum(layer.forward(x) * grad)), x),
+                 rtol=1e-6, atol=1e-8)
+    model = Sequential([Standardize(0.3, 0.2), Dense(3, 2, rng=0)])
+    model.save(tmp_path / "s.npz")
+    data = rng.random((5, 3)).astype(np.float32)
+    assert np.array_equal(load(tmp_path / "s.npz").predict_proba(data), model.predict_proba(data))
+    model._compile()
+    assert len(model._backward_steps) == 1  # nothing flows back into the data
+    with pytest.raises(ValueError, match="std must be > 0"):
+        Standardize(0.0, 0.0)
+    with pytest.raises(ValueError, match="2 channel statistics"):
+        layer.forward(np.ones((1, 3, 2, 2)))

@@ -14,10 +14,11 @@ from .losses import CrossEntropy, MeanSquaredError
 from .model import Sequential
 from .optim import SGD, Adam
 from .pooling import AvgPool2D, MaxPool2D
+from .preprocess import Standardize
 from .shape import Flatten
 
 __all__ = [
-    "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "Identity", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten",
+    "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "Identity", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Standardize",
     "Sequential", "CrossEntropy", "MeanSquaredError", "SGD", "Adam", "Callback", "EarlyStopping", "ProgressBar",
     "load",
 ]

@@ -21,6 +21,7 @@ from .callbacks import Callback, ProgressBar
 from .dense import SMALL_BATCH, BatchBuffers, Dense, NonFiniteGradient
 from .losses import get_loss
 from .optim import SGD, Optimizer
+from .preprocess import Standardize
 
 
 class Sequential:
@@ -132,10 +133,10 @@ class Sequential:
         layers = self.layers
         blas = all(getattr(layer, "mixes_with_blas", False) for layer in layers)
         forward, backward, backward_sgd = [], [], []
+        trained_below = False  # does a layer with parameters come before this one?
         i = 0
         while i < len(layers):
             layer = layers[i]
-            first = not forward
             if isinstance(layer, Dense):
                 layer.use_blas = blas
                 code = IDENTITY
@@ -143,22 +144,21 @@ class Sequential:
                     code = layers[i + 1].code
                     i += 1
                 forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
-                backward.append(lambda g, layer=layer, code=code, need=not first: layer._backward(g, code, need))
-                backward_sgd.append(lambda g, layer=layer, code=code, need=not first:
+                backward.append(lambda g, layer=layer, code=code, need=trained_below: layer._backward(g, code, need))
+                backward_sgd.append(lambda g, layer=layer, code=code, need=trained_below:
                                     layer._backward_sgd(g, code, need, self.optimizer.lr))
-                i += 1
-                continue
-            if isinstance(layer, Activation):
-                forward.append(layer._forward)
-                backward.append(layer._backward)
             else:
-                forward.append(layer.forward)
-                backward.append(layer.backward)
-            backward_sgd.append(backward[-1])
+                trusted = isinstance(layer, (Activation, Standardize))
+                forward.append(layer._forward if trusted else layer.forward)
+                # Layers without parameters below every trained layer need no backward pass at all.
+                step = (layer._backward if trusted else layer.backward) if trained_below or layer.params else None
+                backward.append(step)
+                backward_sgd.append(step)
+            trained_below = trained_below or bool(layer.params)
             i += 1
         self._forward_steps = forward
-        self._backward_steps = backward[::-1]
-        self._backward_steps_sgd = backward_sgd[::-1]
+        self._backward_steps = [step for step in backward[::-1] if step is not None]
+        self._backward_steps_sgd = [step for step in backward_sgd[::-1] if step is not None]
         self._planned = list(layers)
 
     def _forward_batch(self, x):

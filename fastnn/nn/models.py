@@ -11,6 +11,7 @@ from .._checks import check_int, make_rng
 from .activations import ReLU, Sigmoid
 from .dense import Dense
 from .model import Sequential
+from .preprocess import Standardize
 
 
 def tutorial_mlp(in_features=784, hidden=100, classes=10, optimizer=None, dtype=np.float32, rng=None):
@@ -30,12 +31,14 @@ def mlp(in_features=784, hidden=300, classes=10, optimizer=None, dtype=np.float3
     return Sequential(layers, loss="cross_entropy", optimizer=optimizer)
 
 
-def lenet5(input_shape=(1, 28, 28), classes=10, optimizer=None, dtype=np.float32, rng=None):
+def lenet5(input_shape=(1, 28, 28), classes=10, optimizer=None, dtype=np.float32, rng=None, standardize=None):
     """LeNet-5 as PyTorch tutorials write it, with ReLU and max pooling, softmax cross-entropy.
 
     conv 6@5x5 padding 2, max pool 2, conv 16@5x5, max pool 2, dense 120,
     dense 84, dense `classes`.  For 28x28 images (Fashion-MNIST) the first
     dense layer takes 16*5*5 = 400 inputs; other sizes follow from the input.
+    ``standardize=(mean, std)`` (numbers or one per channel) puts a
+    ``Standardize`` layer in front.
     """
     from .conv import Conv2D
     from .pooling import MaxPool2D
@@ -43,7 +46,8 @@ def lenet5(input_shape=(1, 28, 28), classes=10, optimizer=None, dtype=np.float32
 
     channels, height, width = (check_int(d, "input_shape", minimum=1) for d in input_shape)
     rng = make_rng(rng)
-    features = [
+    features = [] if standardize is None else [Standardize(*standardize)]
+    features += [
         Conv2D(channels, 6, 5, padding=2, dtype=dtype, rng=rng), ReLU(), MaxPool2D(2),
         Conv2D(6, 16, 5, dtype=dtype, rng=rng), ReLU(), MaxPool2D(2), Flatten(),
     ]
