@@ -10,6 +10,7 @@ accuracy, the confusion matrix, throughput and peak memory.  Heavy imports
 (numpy, Numba kernels, matplotlib) happen inside ``run``.
 """
 
+import argparse
 import os
 import sys
 import time
@@ -18,10 +19,13 @@ MODELS = ("mlp", "mlp300", "lenet")
 DATASETS = ("sample", "fashion-mnist", "mnist", "cifar10")
 
 # Defaults per model; every key can be overridden by the option of that name.
+_SGD = {"optimizer": "sgd", "momentum": 0.9, "nesterov": False, "batch_size": 64, "schedule": "cosine", "warmup": 0.0,
+        "standardize": False}
 RECIPES = {
-    "mlp": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "epochs": 10, "batch_size": 64},
-    "mlp300": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "epochs": 10, "batch_size": 64},
-    "lenet": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "epochs": 5, "batch_size": 64},
+    "mlp": {**_SGD, "lr": 0.1, "epochs": 10},
+    "mlp300": {**_SGD, "lr": 0.05, "epochs": 10},
+    # Measured on Fashion-MNIST: 90.0-90.6% test accuracy after 5 epochs (see the README's training section).
+    "lenet": {**_SGD, "lr": 0.05, "nesterov": True, "warmup": 0.1, "standardize": True, "epochs": 5},
 }
 
 CLASS_NAMES = {
@@ -42,6 +46,13 @@ def add_arguments(parser):
     parser.add_argument("--lr", type=float, help="learning rate (default: the model's recipe)")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), help="default: the model's recipe")
     parser.add_argument("--momentum", type=float, help="SGD momentum (default: the model's recipe)")
+    parser.add_argument("--nesterov", action=argparse.BooleanOptionalAction, help="Nesterov momentum (default: the recipe)")
+    parser.add_argument("--schedule", choices=("constant", "cosine"),
+                        help="learning rate: constant, or cosine decay to zero over the run (default: the recipe)")
+    parser.add_argument("--warmup", type=float,
+                        help="with --schedule cosine: fraction of the run spent raising the rate from 0 (default: the recipe)")
+    parser.add_argument("--standardize", action=argparse.BooleanOptionalAction,
+                        help="LeNet only: first layer standardizes with the training set's mean and std (default: on)")
     parser.add_argument("--validation-split", type=float, default=0.1,
                         help="fraction of the training set held out to validate each epoch (default 0.1; 0: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling (default 0)")
@@ -61,6 +72,16 @@ def recipe(args):
     return chosen
 
 
+def describe(settings):
+    """``sgd lr 0.05 momentum 0.9 nesterov (cosine, warm-up 0.1), batch 64, 5 epochs``."""
+    text = f"{settings['optimizer']} lr {settings['lr']}"
+    if settings["optimizer"] == "sgd":
+        text += f" momentum {settings['momentum']}" + (" nesterov" if settings["nesterov"] else "")
+    schedule = settings["schedule"] + (f", warm-up {settings['warmup']}" if settings["warmup"] else "")
+    epochs = settings["epochs"]
+    return text + f" ({schedule}), batch {settings['batch_size']}, {epochs} epoch{'s' if epochs != 1 else ''}"
+
+
 def load_data(dataset, data_dir, flatten):
     from . import datasets
 
@@ -70,16 +91,16 @@ def load_data(dataset, data_dir, flatten):
     return loader(data_dir, flatten=flatten)
 
 
-def build_model(name, input_shape, settings, seed):
+def build_model(name, input_shape, settings, seed, statistics=None):
     from .nn import SGD, Adam
     from .nn.models import MODELS as BUILDERS
 
     if settings["optimizer"] == "adam":
         optimizer = Adam(lr=settings["lr"])
     else:
-        optimizer = SGD(lr=settings["lr"], momentum=settings["momentum"])
+        optimizer = SGD(lr=settings["lr"], momentum=settings["momentum"], nesterov=settings["nesterov"])
     if name == "lenet":
-        return BUILDERS[name](input_shape=input_shape, optimizer=optimizer, rng=seed, standardize=settings["standardize"])
+        return BUILDERS[name](input_shape=input_shape, optimizer=optimizer, rng=seed, standardize=statistics)
     return BUILDERS[name](in_features=input_shape[0], optimizer=optimizer, rng=seed)
 
 
@@ -140,23 +161,25 @@ def run(args):
         for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[variable] = str(args.threads)
     import numba
-    import numpy as np
+
+    from .nn.callbacks import CosineDecay
 
     if args.threads is not None:
         numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     settings = recipe(args)
     try:
         (x_train, y_train), (x_test, y_test) = load_data(args.dataset, args.data_dir, flatten=args.model != "lenet")
-        if args.model == "lenet":  # the recipe's first layer standardizes with the training set's statistics
-            axes = (0, 2, 3)
-            settings["standardize"] = (x_train.mean(axis=axes).tolist(), x_train.std(axis=axes).tolist())
-        model = build_model(args.model, x_train.shape[1:], settings, args.seed)
-        print(f"fastnn train: {args.model} on {args.dataset} ({x_train.shape[0]:,} training, {x_test.shape[0]:,} test images), "
-              f"{settings['optimizer']} lr {settings['lr']}" + (f" momentum {settings['momentum']}" if settings["optimizer"] == "sgd" else "")
-              + f", batch {settings['batch_size']}, {settings['epochs']} epochs, {numba.get_num_threads()} threads")
+        statistics = None
+        if args.model == "lenet" and settings["standardize"]:  # per channel, from the training images
+            statistics = (x_train.mean(axis=(0, 2, 3)).tolist(), x_train.std(axis=(0, 2, 3)).tolist())
+        model = build_model(args.model, x_train.shape[1:], settings, args.seed, statistics)
+        print(f"fastnn train: {args.model} on {args.dataset} ({x_train.shape[0]:,} training, "
+              f"{x_test.shape[0]:,} test images), {describe(settings)}"
+              + (", standardized input" if statistics else "") + f", {numba.get_num_threads()} threads")
         started = time.perf_counter()
         model.fit(x_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                  validation_split=args.validation_split, seed=args.seed, verbose=2 if args.quiet else 1)
+                  validation_split=args.validation_split, seed=args.seed, verbose=2 if args.quiet else 1,
+                  callbacks=[CosineDecay(warmup=settings["warmup"])] if settings["schedule"] == "cosine" else [])
     except (FileNotFoundError, ValueError, TypeError, RuntimeError) as error:
         print(f"fastnn train: {error}", file=sys.stderr)
         return 1

@@ -119,14 +119,17 @@ class ProgressBar(Callback):
 
 
 class CosineDecay(Callback):
-    """Lower the optimizer's learning rate along half a cosine, step by step, to `final` times its start over the fit.
+    """Schedule the optimizer's learning rate step by step: a linear warm-up, then half a cosine down.
 
-    ``lr = start * (final + (1 - final) * (1 + cos(pi * progress)) / 2)`` with
-    `progress` the fraction of the fit's samples seen so far.
+    With `progress` the fraction of the fit's samples seen so far, the rate
+    rises from 0 to its starting value over the first `warmup` of the fit,
+    then follows ``start * (final + (1 - final) * (1 + cos(pi * p)) / 2)``
+    with `p` the progress after the warm-up, rescaled to [0, 1].
     """
 
-    def __init__(self, final=0.0):
+    def __init__(self, final=0.0, warmup=0.0):
         self.final = final
+        self.warmup = warmup
 
     def on_train_begin(self, model):
         super().on_train_begin(model)
@@ -139,7 +142,12 @@ class CosineDecay(Callback):
     def on_batch_end(self, step, batch_size, loss):
         self.seen += batch_size
         progress = min(self.seen / self.total, 1.0)
-        self.model.optimizer.lr = self.start * (self.final + (1 - self.final) * (1 + math.cos(math.pi * progress)) / 2)
+        if progress < self.warmup:
+            lr = self.start * progress / self.warmup
+        else:
+            p = (progress - self.warmup) / (1 - self.warmup)
+            lr = self.start * (self.final + (1 - self.final) * (1 + math.cos(math.pi * p)) / 2)
+        self.model.optimizer.lr = max(lr, 1e-12)  # an optimizer's rate stays > 0
 
     def on_train_end(self):
         self.model.optimizer.lr = self.start
