@@ -77,7 +77,9 @@ def describe(settings):
     text = f"{settings['optimizer']} lr {settings['lr']}"
     if settings["optimizer"] == "sgd":
         text += f" momentum {settings['momentum']}" + (" nesterov" if settings["nesterov"] else "")
-    schedule = settings["schedule"] + (f", warm-up {settings['warmup']}" if settings["warmup"] else "")
+    schedule = settings["schedule"]
+    if schedule == "cosine" and settings["warmup"]:
+        schedule += f", warm-up {settings['warmup']}"
     epochs = settings["epochs"]
     return text + f" ({schedule}), batch {settings['batch_size']}, {epochs} epoch{'s' if epochs != 1 else ''}"
 

@@ -154,8 +154,9 @@ def load_weights(model, path):
         raise ValueError(f"{path} holds a different architecture: {count} layers, the model has {len(ours)}")
     for i, (mine, saved) in enumerate(zip(ours, theirs)):
         if mine != saved:
+            described = f"{saved.get('class')}({saved.get('config')})" if isinstance(saved, dict) else repr(saved)
             raise ValueError(
-                f"{path} holds a different architecture: layer {i} is {saved.get('class')}({saved.get('config')}) "
+                f"{path} holds a different architecture: layer {i} is {described} "
                 f"in the file and {mine['class']}({mine['config']}) in the model"
             )
     _copy_weights(model, arrays, path)
