@@ -2,6 +2,16 @@
 
     PYTHONPATH=. python -m pytest bench/test_bench_training.py --benchmark-group-by=group
 
+Three thread pools in one process (Numba's, OpenBLAS's, PyTorch's) spin and
+steal the two cores from each other, so for numbers to quote run each side
+in its own process and compare the saved runs group by group:
+
+    B="python -m pytest bench/test_bench_training.py -q"
+    PYTHONPATH=. $B -k "fastnn or reference" --benchmark-save=fastnn
+    PYTHONPATH=. $B -k "torch and t1" --benchmark-save=torch1
+    PYTHONPATH=. $B -k "torch and t2" --benchmark-save=torch2
+    pytest-benchmark compare --group-by=group --columns=min,median
+
 One training step (forward, loss, backward, plain SGD update) on one batch,
 float32, for the tutorial's MLP 784-100-10 (sigmoid, squared error), the MLP
 784-300-10 (ReLU, cross-entropy) and LeNet-5, at batch 64 and batch 1; and
@@ -65,7 +75,7 @@ def test_train_step_fastnn(benchmark, name, batch):
     benchmark(model.train_on_batch, x, y)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2], ids=["t1", "t2"])
 @pytest.mark.parametrize("batch", [64, 1])
 @pytest.mark.parametrize("name", MODELS)
 def test_train_step_torch(benchmark, name, batch, threads):
@@ -122,7 +132,7 @@ def test_inference_fastnn(benchmark, name):
     benchmark(model.predict_logits, x)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2], ids=["t1", "t2"])
 @pytest.mark.parametrize("name", MODELS)
 def test_inference_torch(benchmark, name, threads):
     torch = pytest.importorskip("torch")

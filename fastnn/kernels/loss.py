@@ -23,6 +23,15 @@ def _argmax(row):
 
 
 @jit
+def labels_in_range(labels, n_classes):
+    """True when every label lies in ``[0, n_classes)``: one pass, for the fronts' validation."""
+    for i in range(labels.shape[0]):
+        if labels[i] < 0 or labels[i] >= n_classes:
+            return False
+    return True
+
+
+@jit
 def softmax_cross_entropy(logits, labels, scale, grad):
     """Softmax cross-entropy of logits (N, K) against integer labels (N,); grad (N, K).
 

@@ -7,7 +7,7 @@ import numpy as np
 from .._checks import as_float_array, check_int, make_rng
 from ..kernels.activation import IDENTITY
 from ..kernels.batched_dense import (
-    bias_activate,
+    bias_activate_transposed,
     dense_backward_sgd,
     dense_delta,
     dense_forward,
@@ -117,8 +117,9 @@ class Dense(Layer):
         if n < SMALL_BATCH:
             dense_forward_serial(x, weight, bias, code, out)
         elif self.use_blas:
-            np.matmul(x, weight.T, out=out)
-            bias_activate(out, bias, code)
+            product = self._buffers.get(n, "product", (self.out_features, n), self.dtype)
+            np.matmul(weight, x.T, out=product)
+            bias_activate_transposed(product, bias, code, out)
         else:
             dense_forward(x, weight, bias, code, out)
         self._x = x

@@ -9,7 +9,7 @@ classified right, so that training accuracy costs nothing extra.
 import numpy as np
 
 from .._checks import as_float_array
-from ..kernels.loss import softmax_cross_entropy, squared_error
+from ..kernels.loss import labels_in_range, softmax_cross_entropy, squared_error
 from .pooling import input_dtype
 
 
@@ -22,12 +22,13 @@ def check_labels(labels, n_samples, n_classes, name="y"):
         raise ValueError(f"{name} must have shape ({n_samples},) (one class label per sample), got {array.shape}")
     if array.shape[0] != n_samples:
         raise ValueError(f"{name} must hold one label per sample: expected {n_samples}, got {array.shape[0]}")
-    if array.size and (array.min() < 0 or array.max() >= n_classes):
+    array = np.ascontiguousarray(array, dtype=np.int64)
+    if not labels_in_range(array, n_classes):
         raise ValueError(
             f"{name} holds labels outside [0, {n_classes}) (the model has {n_classes} outputs): "
             f"min {array.min()}, max {array.max()}"
         )
-    return np.ascontiguousarray(array, dtype=np.int64)
+    return array
 
 
 _NO_LABELS = np.empty(0, np.int64)

@@ -15,6 +15,7 @@ import numpy as np
 from .._checks import as_float_array, check_int, check_real, describe_shape, make_rng
 from ..kernels.activation import IDENTITY
 from ..kernels.loss import softmax
+from ..kernels.optim import all_finite
 from .activations import Activation
 from .base import Layer
 from .callbacks import Callback, ProgressBar
@@ -93,6 +94,12 @@ class Sequential:
 
     def _prepare_x(self, x, name="x"):
         """The data set as a C-contiguous array of the model's dtype, checked against input_shape."""
+        if (type(x) is np.ndarray and x.dtype == self.dtype and x.shape[1:] == self.input_shape and x.shape[0]
+                and x.flags.c_contiguous):
+            # Already what the kernels take (the usual case inside a training loop): only check the values.
+            if not all_finite(x):
+                raise ValueError(f"{name} contains NaN or infinity")
+            return x
         array = as_float_array(x, name, self.dtype)
         if array.ndim < 2:
             raise ValueError(f"{name} must be a batch of samples (N, ...), got shape {array.shape}")
