@@ -8,8 +8,8 @@ that follows a ``Dense`` layer runs inside that layer's kernels.
 """
 
 from .._checks import as_float_array
-from ..kernels.activation import IDENTITY, RELU, SIGMOID, TANH, activate_array
-from ..kernels.batched_dense import activation_grad
+from ..kernels.activation import IDENTITY, RELU, SIGMOID, TANH
+from ..kernels.batched_dense import activation_forward, activation_grad
 from .base import Layer
 from .dense import BatchBuffers
 from .pooling import input_dtype
@@ -40,7 +40,7 @@ class Activation(Layer):
 
     def _forward(self, x):
         out = self._buffers.get(x.shape, "out", x.shape, x.dtype)
-        activate_array(x, self.code, out)
+        activation_forward(x, self.code, out)
         self._y = out
         return out
 
