@@ -169,3 +169,11 @@ def test_setting_a_weight_to_nan_is_refused():
     net = bp.Network([2, 2], rng=0)
     with pytest.raises(ValueError, match="weight must be finite"):
         net.connections.connections[0].weight = float("nan")
+
+
+def test_gradient_check_prints_only_when_asked(capsys):
+    net = bp.Network([2, 1], rng=0)
+    bp.gradient_check(net, [0.5, 0.5], [0.2])
+    assert capsys.readouterr().out == ""
+    bp.gradient_check(net, [0.5, 0.5], [0.2], verbose=True)
+    assert capsys.readouterr().out.count("expected gradient") == 3

@@ -15,16 +15,10 @@ squared error, and the update adds it: ``w += rate * gradient``.
 import numpy as np
 
 from .. import _checks
+from .._memory import CACHE_LINE, aligned_zeros
 from ..kernels import graph as _kernels
 
-_ALIGN = 8  # float64 slots per 64-byte cache line
-
-
-def _aligned_zeros(size):
-    """A zeroed float64 array whose first element starts on a 64-byte boundary."""
-    buffer = np.zeros(size + _ALIGN)
-    skip = (-buffer.ctypes.data // 8) % _ALIGN
-    return buffer[skip:skip + size]
+_ALIGN = CACHE_LINE // 8  # float64 weights per cache line
 
 
 def sigmoid(x):
@@ -227,7 +221,7 @@ class Network:
         size = int(padded.sum())
         self._upstream = np.zeros(size, dtype=np.int64)
         self._upstream[self._slots] = up
-        self._weights = _aligned_zeros(size)
+        self._weights = aligned_zeros(size)
         self._weights[self._slots] = rng.uniform(-0.1, 0.1, len(specs))
         self._gradients = np.zeros(size)
         self._contiguous_from = np.full(n_nodes, -1, dtype=np.int64)
@@ -326,14 +320,15 @@ def mean_square_error(vec1, vec2):
     return 0.5 * sum((a - b) * (a - b) for a, b in zip(vec1, vec2))
 
 
-def gradient_check(network, sample_feature, sample_label, epsilon=1e-4):
+def gradient_check(network, sample_feature, sample_label, epsilon=1e-4, verbose=False):
     """Compare every connection's gradient with central differences of the network error.
 
     Returns ``[(expected, actual), ...]`` in connection order, where expected
     is ``(E(w - eps) - E(w + eps)) / (2 eps)``: the negative gradient, the
-    tutorial's sign convention for ``Connection.gradient``.  (The tutorial's
-    own version passes sample and label to ``get_gradient`` swapped, which
-    only works when they are equal; this one does not.)
+    tutorial's sign convention for ``Connection.gradient``.  With `verbose`
+    it also prints each pair as the tutorial does.  (The tutorial's own
+    version passes sample and label to ``get_gradient`` swapped, which only
+    works when they are equal; this one does not.)
     """
     network.get_gradient(sample_label, sample_feature)
     pairs = []
@@ -346,6 +341,8 @@ def gradient_check(network, sample_feature, sample_label, epsilon=1e-4):
         error2 = mean_square_error(network.predict(sample_feature), sample_label)
         conn.weight = weight
         pairs.append(((error2 - error1) / (2 * epsilon), actual))
+        if verbose:
+            print("expected gradient: \t%f\nactual gradient: \t%f" % pairs[-1])
     return pairs
 
 
