@@ -137,3 +137,11 @@ def test_the_bundled_sample_is_balanced_real_images():
     assert np.array_equal(np.bincount(y_train), [200] * 10) and np.array_equal(np.bincount(y_test), [50] * 10)
     assert x_train.dtype == np.float32 and x_train.min() == 0 and x_train.max() == 1
     assert load_sample(flatten=True)[1][0].shape == (500, 784)
+
+
+def test_find_fashion_mnist_names_the_folder_or_none(no_installed_data):
+    from fastnn.datasets import find_fashion_mnist
+
+    assert find_fashion_mnist() is None
+    write_idx_set(no_installed_data / "system" / "fashion-mnist")
+    assert find_fashion_mnist() == no_installed_data / "system" / "fashion-mnist"

@@ -138,3 +138,7 @@ def _fc():
         return step, 100
 
     return {"python": python, "fastnn": fastnn, "torch": torch}
+
+
+# Issue 5: training and inference of the MLPs and LeNet-5 (registers on import).
+from . import training  # noqa: E402,F401

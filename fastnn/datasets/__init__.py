@@ -7,6 +7,6 @@ CIFAR-10's python batches, and ``load_sample`` returns 2,000 training and
 """
 
 from .idx import read_idx
-from .loaders import load_cifar10, load_fashion_mnist, load_mnist, load_sample
+from .loaders import find_fashion_mnist, load_cifar10, load_fashion_mnist, load_mnist, load_sample
 
-__all__ = ["read_idx", "load_fashion_mnist", "load_mnist", "load_cifar10", "load_sample"]
+__all__ = ["read_idx", "find_fashion_mnist", "load_fashion_mnist", "load_mnist", "load_cifar10", "load_sample"]

@@ -60,6 +60,15 @@ def _idx_file(folder, stem):
     return None
 
 
+def _complete_idx_set(folder):
+    return all(_idx_file(folder, stem) for stem in IDX_FILES.values())
+
+
+def find_fashion_mnist():
+    """The first searched folder that holds Fashion-MNIST's four IDX files, or None (nothing is read)."""
+    return next((folder for folder in search_dirs("fashion-mnist") if _complete_idx_set(folder)), None)
+
+
 def _find(name, path, complete):
     """The folder holding data set `name`: `path` if given, else the first of search_dirs that is `complete`."""
     if path is not None:
@@ -92,7 +101,7 @@ def _labels(raw, count, classes, name):
 
 
 def _load_idx_set(name, path, flatten):
-    folder = _find(name, path, lambda f: all(_idx_file(f, stem) for stem in IDX_FILES.values()))
+    folder = _find(name, path, _complete_idx_set)
     raw = {key: read_idx(_idx_file(folder, stem)) for key, stem in IDX_FILES.items()}
     result = []
     for part in ("train", "test"):
