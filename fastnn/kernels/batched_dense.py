@@ -122,35 +122,39 @@ def dense_delta(grad_out, y, code, delta, grad_bias):
 
 
 @jit
-def _grad_weight_rows(delta, x, grad_weight, first, last):
-    """Rows ``first..last-1`` of ``W_grad = delta^T x``: each row adds the samples in order.
+def _combine_rows(coefficients, rows, out):
+    """``out = sum_k coefficients[k] * rows[k]``, adding k in order, four rows per pass over `out`.
 
-    Four samples per pass over the row (one load and store of the row per
-    four multiply-adds); the sum runs in sample order, as a plain loop would.
+    coefficients (K,), rows (K, M), out (M,).  Four rows per pass cost one
+    load and store of `out` per four multiply-adds instead of one each.
     """
-    n_samples = x.shape[0]
-    n_in = grad_weight.shape[1]
+    out[:] = 0
+    n_rows = rows.shape[0]
+    k = 0
+    while k + 4 <= n_rows:
+        c0 = coefficients[k]
+        c1 = coefficients[k + 1]
+        c2 = coefficients[k + 2]
+        c3 = coefficients[k + 3]
+        r0 = rows[k]
+        r1 = rows[k + 1]
+        r2 = rows[k + 2]
+        r3 = rows[k + 3]
+        for i in range(out.shape[0]):
+            out[i] += c0 * r0[i] + c1 * r1[i] + c2 * r2[i] + c3 * r3[i]
+        k += 4
+    for rest in range(k, n_rows):
+        c = coefficients[rest]
+        r = rows[rest]
+        for i in range(out.shape[0]):
+            out[i] += c * r[i]
+
+
+@jit
+def _grad_weight_rows(delta, x, grad_weight, first, last):
+    """Rows ``first..last-1`` of ``W_grad = delta^T x``: row o adds the samples in order."""
     for o in range(first, last):
-        g = grad_weight[o]
-        g[:] = 0
-        n = 0
-        while n + 4 <= n_samples:
-            d0 = delta[n, o]
-            d1 = delta[n + 1, o]
-            d2 = delta[n + 2, o]
-            d3 = delta[n + 3, o]
-            x0 = x[n]
-            x1 = x[n + 1]
-            x2 = x[n + 2]
-            x3 = x[n + 3]
-            for i in range(n_in):
-                g[i] += d0 * x0[i] + d1 * x1[i] + d2 * x2[i] + d3 * x3[i]
-            n += 4
-        for rest in range(n, n_samples):
-            d = delta[rest, o]
-            row = x[rest]
-            for i in range(n_in):
-                g[i] += d * row[i]
+        _combine_rows(delta[:, o], x, grad_weight[o])
 
 
 @jit(parallel=True)
@@ -168,30 +172,9 @@ def dense_grad_weight_serial(delta, x, grad_weight):
 
 @jit
 def _grad_input_rows(delta, weight, grad_input, first, last):
-    """Samples ``first..last-1`` of ``grad_x = delta W``: each adds the output units in order, four per pass."""
-    n_out = weight.shape[0]
-    n_in = weight.shape[1]
+    """Samples ``first..last-1`` of ``grad_x = delta W``: sample n adds the output units in order."""
     for n in range(first, last):
-        g = grad_input[n]
-        g[:] = 0
-        o = 0
-        while o + 4 <= n_out:
-            d0 = delta[n, o]
-            d1 = delta[n, o + 1]
-            d2 = delta[n, o + 2]
-            d3 = delta[n, o + 3]
-            w0 = weight[o]
-            w1 = weight[o + 1]
-            w2 = weight[o + 2]
-            w3 = weight[o + 3]
-            for i in range(n_in):
-                g[i] += d0 * w0[i] + d1 * w1[i] + d2 * w2[i] + d3 * w3[i]
-            o += 4
-        for rest in range(o, n_out):
-            d = delta[n, rest]
-            w = weight[rest]
-            for i in range(n_in):
-                g[i] += d * w[i]
+        _combine_rows(delta[n], weight, grad_input[n])
 
 
 @jit(parallel=True)
