@@ -244,3 +244,7 @@ def _lenet_convolution(label, in_channels, out_channels, size, padding):
 
 _lenet_convolution("conv1", 1, 6, 28, 2)
 _lenet_convolution("conv2", 6, 16, 14, 0)
+
+
+# Issue 5: training and inference of the MLPs and LeNet-5 (registers on import).
+from . import training  # noqa: E402,F401
