@@ -4,6 +4,8 @@ Every kernel is compiled through :func:`jit`, so that caching, fast-math and
 the error model are decided here and nowhere else.
 """
 
+import warnings
+
 import numba
 
 # Fast-math without "nnan"/"ninf" (NaN and inf checks keep working, so a
@@ -34,5 +36,25 @@ def jit(function=None, *, parallel=False, cache=True, inline=False):
     if inline:
         options["inline"] = "always"
     if function is None:
-        return lambda f: numba.njit(**options)(f)
-    return numba.njit(**options)(function)
+        return lambda f: _compile(f, options)
+    return _compile(function, options)
+
+
+def _compile(function, options):
+    try:
+        return numba.njit(**options)(function)
+    except RuntimeError as error:
+        # Numba refuses cache=True when neither the package folder nor the user
+        # cache (~/.cache/numba) is writable, e.g. a read-only install run by a
+        # user without a home: compile in every process instead of failing.
+        if not options["cache"] or "no locator available" not in str(error):
+            raise
+        if not _uncached:
+            warnings.warn("fastnn: no writable folder for Numba's compiled-kernel cache, so kernels compile "
+                          "again in every process; set NUMBA_CACHE_DIR to a writable folder to keep them",
+                          RuntimeWarning, stacklevel=4)
+        _uncached.append(function.__qualname__)
+        return numba.njit(**{**options, "cache": False})(function)
+
+
+_uncached = []  # kernels compiled without the disk cache (see _compile)
