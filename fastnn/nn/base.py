@@ -36,6 +36,12 @@ class Layer:
 
     dtype = np.dtype(np.float32)
 
+    # True for layers that also have ``_forward(x)`` and ``_backward(grad)``
+    # taking arrays validated already (C-contiguous, finite, of the layer's
+    # dtype and shapes): Sequential calls those and checks the data once,
+    # not at every layer.
+    trusted_path = False
+
     def __init__(self):
         self.params = {}
         self.grads = {}

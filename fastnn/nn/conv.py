@@ -26,8 +26,8 @@ def pair_config(pair):
 
 
 def float_batch(x, name, dtype, channels=None):
-    """`x` as a C-contiguous ``(N, C, H, W)`` array of `dtype` with N >= 1 (and C = `channels` if given)."""
-    array = as_float_array(x, name, dtype, shape=(None, channels, None, None), finite=False)
+    """`x` as a C-contiguous, finite ``(N, C, H, W)`` array of `dtype` with N >= 1 (and C = `channels` if given)."""
+    array = as_float_array(x, name, dtype, shape=(None, channels, None, None))
     if array.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one sample, got shape {describe_shape(array.shape)}")
     return array
@@ -43,6 +43,8 @@ class Conv2D(Layer):
     ``fan_in = C*KH*KW`` (PyTorch's default).  `kernel_size`, `stride` and
     `padding` are ints or ``(vertical, horizontal)`` pairs.
     """
+
+    trusted_path = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dtype=np.float32, rng=None):
         super().__init__()
@@ -86,7 +88,10 @@ class Conv2D(Layer):
         return np.ascontiguousarray(weight, self.dtype), np.ascontiguousarray(bias, self.dtype)
 
     def forward(self, x):
-        x = float_batch(x, "x", self.dtype, self.in_channels)
+        return self._forward(float_batch(x, "x", self.dtype, self.in_channels))
+
+    def _forward(self, x):
+        """Trusted path (Sequential): `x` is a C-contiguous, finite batch of this layer's dtype and channels."""
         out_h, out_w = self._spatial(x.shape[2], x.shape[3], "x", x.shape)
         weight, bias = self._weights()
         out = np.empty((x.shape[0], self.out_channels, out_h, out_w), self.dtype)
@@ -97,7 +102,11 @@ class Conv2D(Layer):
     def backward(self, grad_output):
         x = self._require("_x")
         expected = (x.shape[0], self.out_channels, *self._spatial(x.shape[2], x.shape[3], "x", x.shape))
-        grad_output = as_float_array(grad_output, "grad_output", self.dtype, shape=expected, finite=False)
+        return self._backward(as_float_array(grad_output, "grad_output", self.dtype, shape=expected))
+
+    def _backward(self, grad_output):
+        """Trusted path after ``_forward``: `grad_output` is C-contiguous, of the output's shape and dtype."""
+        x = self._x
         weight, _ = self._weights()
         grad_x = np.empty_like(x)
         _conv.conv2d_backward(x, weight, grad_output, *self.stride, *self.padding, IDENTITY, grad_x,

@@ -22,7 +22,6 @@ from .callbacks import Callback, ProgressBar
 from .dense import SMALL_BATCH, BatchBuffers, Dense, NonFiniteGradient
 from .losses import get_loss
 from .optim import SGD, Optimizer
-from .preprocess import Standardize
 
 
 class Sequential:
@@ -155,7 +154,7 @@ class Sequential:
                 backward_sgd.append(lambda g, layer=layer, code=code, need=trained_below:
                                     layer._backward_sgd(g, code, need, self.optimizer.lr))
             else:
-                trusted = isinstance(layer, (Activation, Standardize))
+                trusted = layer.trusted_path
                 forward.append(layer._forward if trusted else layer.forward)
                 # Layers without parameters below every trained layer need no backward pass at all.
                 step = (layer._backward if trusted else layer.backward) if trained_below or layer.params else None

@@ -20,6 +20,8 @@ def input_dtype(x):
 class _Pool2D(Layer):
     """Shared by both poolings: window and stride, shapes, validation."""
 
+    trusted_path = True
+
     def __init__(self, kernel_size, stride=None):
         super().__init__()
         self.kernel_size = as_pair(kernel_size, "kernel_size", 1)
@@ -39,17 +41,20 @@ class _Pool2D(Layer):
                              f"{describe_shape(tuple(shape))}")
         return (height - kh) // sh + 1, (width - kw) // sw + 1
 
-    def _forward(self, x, kernel):
-        x = float_batch(x, "x", input_dtype(x))
+    def forward(self, x):
+        return self._forward(float_batch(x, "x", input_dtype(x)))
+
+    def _forward(self, x):
+        """Trusted path (Sequential): `x` is a C-contiguous, finite float batch ``(N, C, H, W)``."""
         out = np.empty(x.shape[:2] + self._spatial(x.shape, "x"), x.dtype)
-        kernel(x, *self.kernel_size, *self.stride, out)
+        self._forward_kernel(x, *self.kernel_size, *self.stride, out)
         self._x = x
         return out
 
-    def _grad_output(self, grad_output):
+    def backward(self, grad_output):
         x = self._require("_x")
         expected = x.shape[:2] + self._spatial(x.shape, "x")
-        return x, as_float_array(grad_output, "grad_output", x.dtype, shape=expected, finite=False)
+        return self._backward(as_float_array(grad_output, "grad_output", x.dtype, shape=expected))
 
     def get_config(self):
         return {"kernel_size": pair_config(self.kernel_size), "stride": pair_config(self.stride)}
@@ -63,13 +68,12 @@ class MaxPool2D(_Pool2D):
     `kernel_size`.
     """
 
-    def forward(self, x):
-        return self._forward(x, _pool.max_pool2d_forward)
+    _forward_kernel = staticmethod(_pool.max_pool2d_forward)
 
-    def backward(self, grad_output):
-        x, grad_output = self._grad_output(grad_output)
-        grad_x = np.empty_like(x)
-        _pool.max_pool2d_backward(x, grad_output, *self.kernel_size, *self.stride, grad_x)
+    def _backward(self, grad_output):
+        """Trusted path after ``_forward``: `grad_output` is C-contiguous, of the output's shape and dtype."""
+        grad_x = np.empty_like(self._x)
+        _pool.max_pool2d_backward(self._x, grad_output, *self.kernel_size, *self.stride, grad_x)
         return grad_x
 
 
@@ -79,11 +83,10 @@ class AvgPool2D(_Pool2D):
     `stride` defaults to `kernel_size`.
     """
 
-    def forward(self, x):
-        return self._forward(x, _pool.avg_pool2d_forward)
+    _forward_kernel = staticmethod(_pool.avg_pool2d_forward)
 
-    def backward(self, grad_output):
-        x, grad_output = self._grad_output(grad_output)
-        grad_x = np.empty_like(x)
+    def _backward(self, grad_output):
+        """Trusted path after ``_forward``: `grad_output` is C-contiguous, of the output's shape and dtype."""
+        grad_x = np.empty_like(self._x)
         _pool.avg_pool2d_backward(grad_output, *self.kernel_size, *self.stride, grad_x)
         return grad_x

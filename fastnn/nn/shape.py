@@ -14,6 +14,8 @@ class Flatten(Layer):
     become float32.
     """
 
+    trusted_path = True
+
     def __init__(self):
         super().__init__()
         self._shape = None
@@ -22,15 +24,20 @@ class Flatten(Layer):
         return (math.prod(input_shape),)
 
     def forward(self, x):
-        x = as_float_array(x, "x", input_dtype(x), finite=False)
+        x = as_float_array(x, "x", input_dtype(x))
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"x must have shape (N >= 1, ...) with at least 2 axes, got {describe_shape(x.shape)}")
+        return self._forward(x)
+
+    def _forward(self, x):
+        """Trusted path (Sequential): `x` is a C-contiguous, finite float batch."""
         self._shape = x.shape
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad_output):
         shape = self._require("_shape")
         expected = (shape[0], math.prod(shape[1:]))
-        grad_output = as_float_array(grad_output, "grad_output", input_dtype(grad_output), shape=expected,
-                                     finite=False)
-        return grad_output.reshape(shape)
+        return self._backward(as_float_array(grad_output, "grad_output", input_dtype(grad_output), shape=expected))
+
+    def _backward(self, grad_output):
+        return grad_output.reshape(self._shape)
