@@ -17,6 +17,8 @@ class Standardize(Layer):
     which trains faster with SGD.
     """
 
+    trusted_path = True
+
     mixes_with_blas = True
 
     def __init__(self, mean, std):
@@ -31,6 +33,7 @@ class Standardize(Layer):
             raise ValueError(f"std must be > 0, got {self.std.tolist()}")
         self._buffers = BatchBuffers()
         self._scale = None
+        self._shape = None  # of the last forward's batch
 
     def get_config(self):
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
@@ -49,12 +52,16 @@ class Standardize(Layer):
         x = as_float_array(x, "x", input_dtype(x))
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"x must be a batch of shape (N, ...) with N >= 1, got shape {x.shape}")
-        self.output_shape(x.shape[1:])
+        if self.mean.ndim == 1 and x.shape[1] != self.mean.shape[0]:
+            channels = self.mean.shape[0]
+            raise ValueError(f"x must have shape (N, {channels}, ...) for the {channels} channel statistics, "
+                             f"got shape {x.shape}")
         return self._forward(x).copy()
 
     def backward(self, grad_output):
         scale = self._require("_scale")
-        return self._backward(as_float_array(grad_output, "grad_output", scale.dtype)).copy()
+        grad = as_float_array(grad_output, "grad_output", scale.dtype, shape=self._shape)
+        return self._backward(grad).copy()
 
     def _forward(self, x):
         mean, scale = self._statistics(x)
@@ -62,6 +69,7 @@ class Standardize(Layer):
         np.subtract(x, mean, out=out)
         out *= scale
         self._scale = scale
+        self._shape = x.shape
         return out
 
     def _backward(self, grad):
