@@ -18,14 +18,17 @@ import numpy as np
 from .._checks import as_float_array, check_int, check_rate, check_real, make_rng
 from ..kernels import conv as _conv
 from ..kernels import pool as _pool
+from ..kernels.optim import all_finite
 from .activators import activation_code
 
 
 def _sample(value, name, shape):
-    """`value` as a C-contiguous float64 array of `shape`; arrays that already are pass through untouched."""
+    """`value` as a finite, C-contiguous float64 array of `shape`; arrays that already are pass through untouched."""
     if type(value) is np.ndarray and value.dtype == np.float64 and value.shape == shape and value.flags.c_contiguous:
+        if not all_finite(value):
+            raise ValueError(f"{name} contains NaN or infinity")
         return value
-    return as_float_array(value, name, shape=shape, finite=False)
+    return as_float_array(value, name, shape=shape)
 
 
 def _set_sizes(layer, **sizes):
@@ -54,7 +57,7 @@ class Filter:
     @weights.setter
     def weights(self, value):
         # copied into the existing storage, which may be a slice of a ConvLayer's weight array
-        self._weights[...] = as_float_array(value, "weights", shape=self._weights.shape, finite=False)
+        self._weights[...] = as_float_array(value, "weights", shape=self._weights.shape)
 
     @property
     def bias(self):
@@ -123,7 +126,7 @@ class ConvLayer:
                 raise TypeError(f"filters[{i}] must be a Filter, got {type(filter).__name__}")
             if filter is not (self._bound[i] if i < len(self._bound) else None):
                 self._weights[i] = as_float_array(filter.weights, f"filters[{i}].weights",
-                                                  shape=self._weights.shape[1:], finite=False)
+                                                  shape=self._weights.shape[1:])
                 self._bias[i] = filter.bias
                 filter._weights = self._weights[i]
                 filter._bias = self._bias[i:i + 1]
