@@ -86,10 +86,10 @@ def check_same_length(first, first_name, second, second_name):
         raise ValueError(f"{first_name} and {second_name} must have the same length, got {len(first)} and {len(second)}")
 
 
-def make_rng(rng):
-    """A numpy Generator from `rng`: None (fresh entropy), a seed, or a Generator."""
+def make_rng(rng, name="rng"):
+    """A numpy Generator from `rng` (the argument `name`): None (fresh entropy), a seed, or a Generator."""
     if rng is None or isinstance(rng, (numbers.Integral, np.random.SeedSequence)) and not isinstance(rng, bool):
         return np.random.default_rng(rng)
     if isinstance(rng, np.random.Generator):
         return rng
-    raise TypeError(f"rng must be None, an integer seed or a numpy.random.Generator, got {type(rng).__name__}")
+    raise TypeError(f"{name} must be None, an integer seed or a numpy.random.Generator, got {type(rng).__name__}")

@@ -11,6 +11,8 @@ import math
 import sys
 import time
 
+from .._checks import check_int
+
 
 class Callback:
     model = None
@@ -35,8 +37,10 @@ class EarlyStopping(Callback):
     """Stop when `monitor` (default "val_loss") has not improved for `patience` epochs."""
 
     def __init__(self, monitor="val_loss", patience=2, mode=None):
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be the name of a logged value such as 'val_loss', got {monitor!r}")
         self.monitor = monitor
-        self.patience = patience
+        self.patience = check_int(patience, "patience", minimum=0)
         self.mode = mode or ("max" if "accuracy" in monitor else "min")
         if self.mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")

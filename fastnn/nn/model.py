@@ -250,7 +250,7 @@ class Sequential:
                 )
             x, validation = x[:-n_val], (x[-n_val:], y[-n_val:])
             y = y[:-n_val]
-        rng = make_rng(seed)
+        rng = make_rng(seed, "seed")
         self._compile()
         has_accuracy = self.loss.has_accuracy(y, self.n_outputs)
         if verbose:
