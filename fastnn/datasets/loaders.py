@@ -7,6 +7,7 @@ float32 in [0, 1] of shape ``(N, C, H, W)`` (or ``(N, C*H*W)`` with
 
 import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -170,7 +171,7 @@ def load_sample(flatten=False):
     try:
         with np.load(SAMPLE_PATH, allow_pickle=False) as data:
             arrays = {key: data[key] for key in ("x_train", "y_train", "x_test", "y_test")}
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise ValueError(f"the bundled sample {SAMPLE_PATH} is missing or damaged: {error}") from None
     return tuple(
         (_images(arrays[f"x_{part}"], flatten, f"sample x_{part}"),
