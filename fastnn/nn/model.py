@@ -7,7 +7,9 @@ first step and reused, and the data set is validated once per call, not per
 step.
 """
 
+import functools
 import math
+import threading
 import time
 
 import numpy as np
@@ -24,6 +26,26 @@ from .losses import get_loss
 from .optim import SGD, Optimizer
 
 
+def _gradient_error(where, fused):
+    """The message for a gradient that became NaN or infinite after a finite loss (an overflow, in practice)."""
+    if fused:
+        # Dense layers above the failure were updated while the error passed through them.
+        kept = ("the Dense layers above the failing layer may already hold this step's update (plain SGD "
+                f"updates them during back propagation on batches under {SMALL_BATCH} samples)")
+    else:
+        kept = "the model keeps the weights of the last good step"
+    return f"a gradient became NaN or infinite {where}; training stopped and {kept} (try a lower learning rate)"
+
+
+def _one_call_at_a_time(method):
+    """Run `method` holding the model's lock (see the Sequential docstring)."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 class Sequential:
     """Layers applied in order, with a loss and an optimizer.
 
@@ -37,6 +59,13 @@ class Sequential:
     After ``fit``, ``history_`` maps "loss", "accuracy", "val_loss",
     "val_accuracy" and "seconds" to per-epoch lists (accuracy only where
     targets are classes, validation only with validation data).
+
+    Threads: layers reuse their buffers from call to call, so ``fit``,
+    ``train_on_batch``, ``evaluate``, the ``predict`` methods, ``save`` and
+    ``load_weights`` hold a lock of the model: several threads may call them
+    on one model, and the calls run one at a time, each with its correct
+    result.  (Calling a layer's ``forward`` directly from several threads is
+    not safe; use a model.)
     """
 
     def __init__(self, layers, loss="cross_entropy", optimizer=None, input_shape=None):
@@ -67,6 +96,17 @@ class Sequential:
         self._planned = None
         self._unfused_optimizer = None  # the optimizer _unfused_slots were taken from
         self._buffers = BatchBuffers()
+        self._lock = threading.RLock()
+
+    def __getstate__(self):
+        # The lock cannot be pickled and the plan holds closures: both are rebuilt.
+        state = dict(self.__dict__, _planned=None)
+        for key in ("_lock", "_forward_steps", "_backward_steps", "_backward_steps_sgd"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _lock=threading.RLock())
 
     # ---------------------------------------------------------------- shapes
 
@@ -195,20 +235,14 @@ class Sequential:
             for step in self._backward_steps_sgd if fused else self._backward_steps:
                 grad = step(grad)
         except NonFiniteGradient:
-            # Only an overflow inside back propagation gets here after a finite loss; layers above the
-            # failing one may then already hold this step's update.
-            raise RuntimeError(
-                f"a gradient became NaN or infinite {where}; training stopped (try a lower learning rate)"
-            ) from None
+            raise RuntimeError(_gradient_error(where, fused)) from None
         if not self.optimizer._update(self._unfused_slots if fused else None):
-            raise RuntimeError(
-                f"a gradient became NaN or infinite {where}; training stopped and the model keeps the "
-                "weights of the last good step (try a lower learning rate)"
-            )
+            raise RuntimeError(_gradient_error(where, fused))
         return float(loss_sum), correct
 
     # ------------------------------------------------------------- training
 
+    @_one_call_at_a_time
     def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
             seed=None, verbose=1, callbacks=None):
         """Train on `x` (N, *input_shape) and targets `y`; returns the model, with ``history_`` filled.
@@ -307,6 +341,7 @@ class Sequential:
                 callback.on_train_end()
         return self
 
+    @_one_call_at_a_time
     def train_on_batch(self, x, y):
         """One optimizer step on the batch (x, y); returns its mean loss."""
         x = self._prepare_x(x)
@@ -332,6 +367,7 @@ class Sequential:
             correct_total += correct
         return loss_total / x.shape[0], correct_total / x.shape[0]
 
+    @_one_call_at_a_time
     def evaluate(self, x, y, batch_size=256):
         """``{"loss": mean loss, "accuracy": fraction right}`` on (x, y) (accuracy only for class targets)."""
         batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -344,6 +380,7 @@ class Sequential:
             result["accuracy"] = accuracy
         return result
 
+    @_one_call_at_a_time
     def _outputs(self, x, batch_size, transform=None):
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         x = self._prepare_x(x)
@@ -396,12 +433,14 @@ class Sequential:
         print_fn(rule)
         print_fn(f"total parameters: {self.num_params:,}")
 
+    @_one_call_at_a_time
     def save(self, path):
         """Write weights and architecture to `path` (.npz); see fastnn.nn.load."""
         from .io import save
 
         save(self, path)
 
+    @_one_call_at_a_time
     def load_weights(self, path):
         """Read the weights of a checkpoint of the same architecture into this model (in place)."""
         from .io import load_weights
