@@ -5,5 +5,7 @@ float32 unless a layer is built with ``dtype=np.float64``.
 """
 
 from .base import Layer
+from .recurrent import LSTM, RNN, BiRNN
+from .tree import TreeBatch, TreeRNN
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "RNN", "BiRNN", "LSTM", "TreeRNN", "TreeBatch"]

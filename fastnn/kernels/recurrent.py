@@ -1,0 +1,262 @@
+"""The recurrent layer: one step forward and back propagation through time (BPTT).
+
+The tutorial's recurrent layer computes, for t = 1..T,
+
+    net_t = U x_t + W s_{t-1} + b,    s_t = f(net_t),    s_0 = 0
+
+(the tutorial has no bias; a zero ``b`` gives its layer exactly).  BPTT, with
+``delta_t = dE/dnet_t``:
+
+    delta_t = f'(s_t) * (g_t + W^T delta_{t+1}),    delta_{T+1} = 0
+    dE/dU = sum_t delta_t x_t^T,   dE/dW = sum_t delta_t s_{t-1}^T,   dE/db = sum_t delta_t
+    dE/dx_t = U^T delta_t
+
+where ``g_t = dE/ds_t`` is the error arriving from above at step t.  The
+tutorial instead hands its layer ``e_t = dE/dnet_t`` directly (``grad_is_net``):
+then ``delta_t = e_t + f'(s_t) * W^T delta_{t+1}``.  Its published
+``calc_delta_k`` multiplies by the state instead of ``f'`` (it overwrites
+``state_list`` with the derivative and then uses the saved copy), takes that
+state one step too late, and never computes U's gradient; the formulas above
+are the correct ones, and the tests check them by central differences.
+
+Weights are stored "input-major" so every inner loop runs over a contiguous
+row: ``weight_ih`` is ``U^T`` with shape ``(F, H)``, ``weight_hh`` is ``W^T``
+with shape ``(H, H)``.  Sequences are batch-first, ``x`` ``(N, T, F)``, states
+``(N, T, H)``; with ``reverse`` a sequence is read from its last step to its
+first (the backward half of a bidirectional layer), so that ``s_{t-1}`` above
+is the state of step t+1.  All arrays share one float dtype (float32 or
+float64); C-contiguous, shapes checked by the caller.
+"""
+
+import numpy as np
+from numba import prange
+
+from ._jit import jit
+from .activation import IDENTITY, RELU, SIGMOID, TANH, derivative
+from .vecmath import sigmoid, tanh
+
+# Samples advanced together through the time loop: each weight row read from
+# cache serves all of them.  Blocks are also the unit of parallel work.
+BLOCK = 4
+# Weight-gradient rows summed together, sharing each read of a delta vector.
+GROUP = 4
+
+
+@jit
+def activate_inplace(values, code):
+    """``values = f(values)`` for activation `code` (the loop vectorizes: no libm call)."""
+    if code == TANH:
+        for j in range(values.shape[0]):
+            values[j] = tanh(values[j])
+    elif code == SIGMOID:
+        for j in range(values.shape[0]):
+            values[j] = sigmoid(values[j])
+    elif code == RELU:
+        zero = type(values[0])(0)
+        for j in range(values.shape[0]):
+            values[j] = values[j] if values[j] > zero else zero
+    elif code != IDENTITY:
+        raise ValueError("activation code not supported by recurrent kernels")
+
+
+@jit
+def project(x, weight, bias, out):
+    """``out = bias + weight^T x``: x ``(I,)``, weight ``(I, M)`` input-major, bias and out ``(M,)``."""
+    out[:] = bias
+    accumulate_project(x, weight, out)
+
+
+@jit
+def accumulate_project(x, weight, out):
+    """``out += weight^T x``: x ``(I,)``, weight ``(I, M)``, out ``(M,)``."""
+    for i in range(x.shape[0]):
+        xi = x[i]
+        row = weight[i]
+        for j in range(out.shape[0]):
+            out[j] += xi * row[j]
+
+
+@jit
+def dot(a, b):
+    """``sum(a * b)`` over two vectors of one length."""
+    acc = type(a[0])(0)
+    for j in range(a.shape[0]):
+        acc += a[j] * b[j]
+    return acc
+
+
+@jit
+def back_project(weight, delta, out):
+    """``out = weight delta``: weight ``(I, M)`` input-major, delta ``(M,)``, out ``(I,)``, one dot per row."""
+    for i in range(out.shape[0]):
+        out[i] = dot(weight[i], delta)
+
+
+@jit
+def project_inputs(x, weight, bias, out, n0, n1):
+    """``out[n, t] = bias + weight^T x[n, t]`` for samples n0..n1-1 and every step (x ``(N, T, I)``, out ``(N, T, M)``)."""
+    for n in range(n0, n1):
+        for t in range(x.shape[1]):
+            project(x[n, t], weight, bias, out[n, t])
+
+
+@jit
+def recur(weight, source, t_source, out, t_out, n0, n1):
+    """``out[n, t_out] += weight^T source[n, t_source]`` for samples n0..n1-1, each weight row read once for all."""
+    for i in range(weight.shape[0]):
+        row = weight[i]
+        for n in range(n0, n1):
+            a = source[n, t_source, i]
+            target = out[n, t_out]
+            for j in range(row.shape[0]):
+                target[j] += a * row[j]
+
+
+@jit
+def back_recur(weight, deltas, t, out, n0, n1):
+    """``out[n - n0] = weight deltas[n, t]`` for samples n0..n1-1 (weight ``(I, M)``, out rows ``(I,)``)."""
+    for i in range(weight.shape[0]):
+        row = weight[i]
+        for n in range(n0, n1):
+            out[n - n0, i] = dot(row, deltas[n, t])
+
+
+@jit
+def input_gradient(weight, deltas, grad_x, n0, n1):
+    """``grad_x[n, t] = weight deltas[n, t]`` for samples n0..n1-1 and every step."""
+    for i in range(weight.shape[0]):
+        row = weight[i]
+        for n in range(n0, n1):
+            for t in range(deltas.shape[1]):
+                grad_x[n, t, i] = dot(row, deltas[n, t])
+
+
+@jit
+def gradient_groups(features, hidden):
+    """How many parallel work items :func:`weight_gradient_group` splits a weight gradient into."""
+    return (features + GROUP - 1) // GROUP + (hidden + GROUP - 1) // GROUP + 1
+
+
+@jit
+def accumulate_rows(source, deltas, r0, r1, previous, reverse, target):
+    """``target[r - r0] = sum_{n,t} source[n, t', r] * deltas[n, t]`` for rows r0..r1-1 (at most GROUP).
+
+    ``t' = t`` or, with `previous`, the step before t in reading order (a
+    zero state before the first step contributes nothing).  Four rows share
+    each read of ``deltas[n, t]``.
+    """
+    n_samples, steps = deltas.shape[0], deltas.shape[1]
+    target[:] = 0
+    for n in range(n_samples):
+        for k in range(1 if previous else 0, steps):
+            t = steps - 1 - k if reverse else k
+            ts = (t + 1 if reverse else t - 1) if previous else t
+            delta = deltas[n, t]
+            a = source[n, ts]
+            if r1 - r0 == GROUP:
+                t0, t1, t2, t3 = target[0], target[1], target[2], target[3]
+                a0, a1, a2, a3 = a[r0], a[r0 + 1], a[r0 + 2], a[r0 + 3]
+                for j in range(delta.shape[0]):
+                    d = delta[j]
+                    t0[j] += a0 * d
+                    t1[j] += a1 * d
+                    t2[j] += a2 * d
+                    t3[j] += a3 * d
+            else:
+                for r in range(r0, r1):
+                    row, ar = target[r - r0], a[r]
+                    for j in range(delta.shape[0]):
+                        row[j] += ar * delta[j]
+
+
+@jit
+def weight_gradient_group(x, states, deltas, reverse, g, grad_weight_ih, grad_weight_hh, grad_bias):
+    """Work item `g` of the weight gradients ``dU^T = sum x_t delta_t``, ``dW^T = sum s_{t-1} delta_t``, ``db``.
+
+    Items cover GROUP rows of ``grad_weight_ih``, then of ``grad_weight_hh``,
+    then ``grad_bias``; each is summed over all samples and steps in one
+    fixed order, so a parallel loop over items gives the same bits for any
+    thread count.  With `reverse`, ``s_{t-1}`` is the state of step t+1.
+    """
+    features, hidden = x.shape[2], states.shape[2]
+    x_groups = (features + GROUP - 1) // GROUP
+    h_groups = (hidden + GROUP - 1) // GROUP
+    if g < x_groups:
+        r0 = g * GROUP
+        r1 = min(features, r0 + GROUP)
+        accumulate_rows(x, deltas, r0, r1, False, reverse, grad_weight_ih[r0:r1])
+    elif g < x_groups + h_groups:
+        r0 = (g - x_groups) * GROUP
+        r1 = min(hidden, r0 + GROUP)
+        accumulate_rows(states, deltas, r0, r1, True, reverse, grad_weight_hh[r0:r1])
+    else:
+        grad_bias[:] = 0
+        for n in range(deltas.shape[0]):
+            for t in range(deltas.shape[1]):
+                delta = deltas[n, t]
+                for j in range(delta.shape[0]):
+                    grad_bias[j] += delta[j]
+
+
+@jit
+def rnn_step(x, state_prev, weight_ih, weight_hh, bias, code, state):
+    """One step: ``state = f(U x + W state_prev + b)``; x ``(F,)``, states ``(H,)``."""
+    project(x, weight_ih, bias, state)
+    accumulate_project(state_prev, weight_hh, state)
+    activate_inplace(state, code)
+
+
+@jit(parallel=True)
+def rnn_forward(x, weight_ih, weight_hh, bias, code, reverse, states):
+    """Run whole sequences from a zero state: x ``(N, T, F)`` -> states ``(N, T, H)``.
+
+    ``states[n, t] = f(U x[n, t] + W states[n, t -/+ 1] + b)``; blocks of
+    samples run in parallel, the time loop inside.
+    """
+    n_samples, steps = x.shape[0], x.shape[1]
+    for block in prange((n_samples + BLOCK - 1) // BLOCK):
+        n0, n1 = block * BLOCK, min(n_samples, (block + 1) * BLOCK)
+        project_inputs(x, weight_ih, bias, states, n0, n1)
+        for k in range(steps):
+            t = steps - 1 - k if reverse else k
+            if k > 0:
+                recur(weight_hh, states, t + 1 if reverse else t - 1, states, t, n0, n1)
+            for n in range(n0, n1):
+                activate_inplace(states[n, t], code)
+
+
+@jit(parallel=True)
+def rnn_backward(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_net,
+                 deltas, grad_x, grad_weight_ih, grad_weight_hh, grad_bias):
+    """BPTT over whole sequences (formulas in the module docstring).
+
+    Inputs: x ``(N, T, F)``, states ``(N, T, H)`` from :func:`rnn_forward`,
+    grad ``(N, T, H)`` (``dE/ds_t``, or ``dE/dnet_t`` with ``grad_is_net``).
+    Outputs (overwritten): deltas ``(N, T, H)`` (``dE/dnet_t``), grad_x
+    ``(N, T, F)``, grad_weight_ih ``(F, H)``, grad_weight_hh ``(H, H)``,
+    grad_bias ``(H,)``.
+
+    The delta recursion runs per block of samples in parallel; the weight
+    gradients are then summed row by row (a parallel loop over rows, each
+    summed over samples and steps in one fixed order), so the result is
+    bit-identical for any thread count.
+    """
+    n_samples, steps, hidden = states.shape
+    for block in prange((n_samples + BLOCK - 1) // BLOCK):
+        n0, n1 = block * BLOCK, min(n_samples, (block + 1) * BLOCK)
+        carry = np.zeros((n1 - n0, hidden), states.dtype)  # W^T delta of the step processed before
+        for k in range(steps - 1, -1, -1):
+            t = steps - 1 - k if reverse else k
+            for n in range(n0, n1):
+                delta, s, g, c = deltas[n, t], states[n, t], grad[n, t], carry[n - n0]
+                if grad_is_net:
+                    for j in range(hidden):
+                        delta[j] = g[j] + derivative(s[j], code) * c[j]
+                else:
+                    for j in range(hidden):
+                        delta[j] = derivative(s[j], code) * (g[j] + c[j])
+            if k > 0:
+                back_recur(weight_hh, deltas, t, carry, n0, n1)
+        input_gradient(weight_ih, deltas, grad_x, n0, n1)
+    for g in prange(gradient_groups(x.shape[2], hidden)):
+        weight_gradient_group(x, states, deltas, reverse, g, grad_weight_ih, grad_weight_hh, grad_bias)

@@ -1,0 +1,95 @@
+"""The recursive (tree) layer: forward over every internal node, back propagation through structure.
+
+The tutorial's recursive layer builds a parent from its C children:
+
+    children_data = [c_1; c_2; ..; c_C]          (C*D,)
+    parent = f(W children_data + b)               W (D, C*D), b (D,)
+
+Back propagation through structure, with ``delta_p = dE/dnet_p`` for an
+internal node p:
+
+    delta_p = f'(parent_p) * dE/dparent_p
+    dE/dchildren_data_p = W^T delta_p           (split into the C children)
+    dE/dW = sum_p delta_p children_data_p^T,    dE/db = sum_p delta_p
+
+A batch of trees is flattened into arrays: a node table ``nodes (L + I,
+D)`` whose first L rows are the leaves and whose row ``L + p`` is internal
+node p; internal nodes are numbered in post-order tree by tree (children
+before parents), tree k owning ``tree_offsets[k] <= p < tree_offsets[k+1]``;
+``children (I, C)`` gives each internal node's children as node-table rows.
+The weight is stored input-major, ``weight = W^T`` with shape ``(C*D, D)``.
+Every node has exactly one parent (checked by the caller), so each row of
+the node gradient is written once.  All float arrays share one dtype.
+"""
+
+from numba import prange
+
+from ._jit import jit
+from .activation import derivative
+from .recurrent import GROUP, accumulate_rows, activate_inplace, back_project, project
+
+
+@jit
+def node_forward(children_data, weight, bias, code, out):
+    """One parent: ``out = f(W children_data + b)``; children_data ``(C*D,)``, out ``(D,)``."""
+    project(children_data, weight, bias, out)
+    activate_inplace(out, code)
+
+
+@jit(parallel=True)
+def tree_forward(nodes, children, tree_offsets, n_leaves, weight, bias, code, children_data):
+    """Compute rows ``L..L+I-1`` of `nodes` (the leaves' rows are given); trees run in parallel.
+
+    Also fills ``children_data (I, C*D)``, the concatenated children of each
+    internal node, which the weight gradient needs.
+    """
+    width = nodes.shape[1]
+    for k in prange(tree_offsets.shape[0] - 1):
+        for p in range(tree_offsets[k], tree_offsets[k + 1]):
+            concat = children_data[p]
+            for c in range(children.shape[1]):
+                concat[c * width:(c + 1) * width] = nodes[children[p, c]]
+            node_forward(concat, weight, bias, code, nodes[n_leaves + p])
+
+
+@jit(parallel=True)
+def tree_backward(nodes, children, tree_offsets, roots, n_leaves, children_data, weight, code,
+                  grad_roots, grad_is_net, node_grads, deltas, grad_weight, grad_bias):
+    """Back propagation through structure for a batch of trees (formulas in the module docstring).
+
+    grad_roots ``(K, D)`` is ``dE/droot`` per tree, or with `grad_is_net`
+    the tutorial's ``dE/dnet`` of each root (a root that is a leaf takes it
+    as ``dE/dleaf``).  Outputs (overwritten): node_grads ``(L + I, D)``
+    (``dE/dnode``: for a leaf the gradient with respect to its data),
+    deltas ``(I, D)``, grad_weight ``(C*D, D)``, grad_bias ``(D,)``.
+    Trees run in parallel; the weight gradient is then summed in groups of
+    rows, each in one fixed order, bit-identical for any thread count.
+    """
+    width = nodes.shape[1]
+    child_count = children.shape[1]
+    for k in prange(tree_offsets.shape[0] - 1):
+        node_grads[roots[k]] = grad_roots[k]
+        for p in range(tree_offsets[k + 1] - 1, tree_offsets[k] - 1, -1):
+            row = n_leaves + p
+            g, s, delta = node_grads[row], nodes[row], deltas[p]
+            if grad_is_net and row == roots[k]:
+                delta[:] = g
+            else:
+                for j in range(width):
+                    delta[j] = derivative(s[j], code) * g[j]
+            for c in range(child_count):
+                back_project(weight[c * width:(c + 1) * width], delta, node_grads[children[p, c]])
+    n_internal = deltas.shape[0]
+    rows = weight.shape[0]
+    source = children_data.reshape(1, n_internal, rows)
+    per_node = deltas.reshape(1, n_internal, width)
+    for g in prange((rows + GROUP - 1) // GROUP + 1):
+        r0 = g * GROUP
+        if r0 < rows:
+            r1 = min(rows, r0 + GROUP)
+            accumulate_rows(source, per_node, r0, r1, False, False, grad_weight[r0:r1])
+        else:
+            grad_bias[:] = 0
+            for p in range(n_internal):
+                for j in range(width):
+                    grad_bias[j] += deltas[p, j]

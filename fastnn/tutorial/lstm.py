@@ -1,0 +1,147 @@
+"""The tutorial's lstm module: ``LstmLayer`` on compiled kernels.
+
+Vectors are ``(n, 1)`` columns, float64.  ``forward(x)`` runs one time
+step; ``backward(x, delta_h, activator)`` runs back propagation through time
+from ``delta_h``, the error on the last output ``h_T`` (``(state_width,
+1)``; a list of one per step is accepted too), over every step since the
+last ``reset_state()``.  Gradients are stored and subtracted by ``update()``.
+
+Corrections to the tutorial's published code, checked by central
+differences in the tests: the cell state's error flows back through the
+forget gate (``dc_{t-1} += dc_t * f_t``, missing there); the input weights'
+gradients are summed over every step (it takes the last step's only); each
+bias gets its own gate's gradient (it gives bi and bo the forget gate's);
+``update`` uses the gradients' real names for all twelve parameters.  `x`
+and `activator` of ``backward`` are accepted for compatibility and not used:
+the inputs of every step are kept by ``forward``, and the activations are
+the layer's own (sigmoid gates, tanh cell).
+"""
+
+import numpy as np
+
+from .._checks import check_int, check_rate
+from ..kernels import lstm as _kernels
+from .activators import SigmoidActivator, TanhActivator, activation_code
+from .rnn import column, per_step_errors, view_property, weight_source
+
+# Gate blocks of the packed kernel arrays, in the kernel's order (i, f, g, o),
+# by the tutorial's letter: i input, f forget, c candidate (its c~), o output.
+_BLOCK = {"i": 0, "f": 1, "c": 2, "o": 3}
+_NAMES = tuple(name for g in "fioc" for name in (f"W{g}h", f"W{g}x", f"b{g}"))
+
+
+def _views(weight_ih, weight_hh, bias, hidden):
+    """The tutorial's twelve arrays as views of the packed input-major ones: ``W*h (H, H)``, ``W*x (H, F)``, ``b* (H, 1)``."""
+    views = {}
+    for gate, k in _BLOCK.items():
+        cols = slice(k * hidden, (k + 1) * hidden)
+        views[f"W{gate}h"] = weight_hh[:, cols].T
+        views[f"W{gate}x"] = weight_ih[:, cols].T
+        views[f"b{gate}"] = bias[cols].reshape(hidden, 1)
+    return views
+
+
+def _gradient(name):
+    def getter(self):
+        if self._grads is None:
+            raise AttributeError(f"{name}_grad is set by backward()")
+        return self._grads[name]
+
+    return property(getter, doc=f"Gradient of ``{name}`` from the last backward().")
+
+
+class LstmLayer:
+    """``LstmLayer(input_width, state_width, learning_rate)``: sigmoid gates, tanh cell, ``h_0 = c_0 = 0``.
+
+    Parameters (the tutorial's names): ``Wfh, Wfx, bf`` (forget gate),
+    ``Wih, Wix, bi`` (input gate), ``Woh, Wox, bo`` (output gate), ``Wch,
+    Wcx, bc`` (candidate state), views of packed kernel arrays, so writing
+    ``layer.Wfh[i, j]`` takes effect in the next forward.  After forward:
+    ``times``, ``h_list``, ``c_list``, ``f_list``, ``i_list``, ``o_list``,
+    ``ct_list`` (each starting with the zero vector).  After backward:
+    ``delta_h_list`` (``dE/dh_t``, t = 0..T), ``delta_f_list``,
+    ``delta_i_list``, ``delta_o_list``, ``delta_ct_list`` (errors on the
+    gates' weighted inputs, index 0 zero) and ``Wfh_grad`` .. ``bc_grad``.
+    `rng` (fastnn's addition) draws the initial weights instead of numpy's
+    global generator.
+    """
+
+    def __init__(self, input_width, state_width, learning_rate, rng=None):
+        self.input_width = check_int(input_width, "input_width", 1)
+        self.state_width = check_int(state_width, "state_width", 1)
+        self.learning_rate = check_rate(learning_rate, "learning_rate")
+        self.gate_activator = SigmoidActivator()
+        self.output_activator = TanhActivator()
+        hidden = state_width
+        self._weight_ih = np.empty((input_width, 4 * hidden))
+        self._weight_hh = np.empty((hidden, 4 * hidden))
+        self._bias = np.zeros(4 * hidden)
+        self._params = _views(self._weight_ih, self._weight_hh, self._bias, hidden)
+        uniform = weight_source(rng)
+        for gate in "fioc":  # the tutorial's drawing order
+            self._params[f"W{gate}h"][...] = uniform(-1e-4, 1e-4, (hidden, hidden))
+            self._params[f"W{gate}x"][...] = uniform(-1e-4, 1e-4, (hidden, input_width))
+        self._grads = None
+        self.reset_state()
+
+    def reset_state(self):
+        self.times = 0
+        self._steps = []  # per step: x, gates (activated, i f g o), c, tanh(c), h
+        zero = np.zeros((self.state_width, 1))
+        for name in ("h", "c", "f", "i", "o", "ct"):
+            setattr(self, f"{name}_list", [zero])
+
+    def forward(self, x):
+        """One step: append h, c and the gates for input `x` ``(input_width, 1)``."""
+        x = column(x, "x", self.input_width)[:, 0].copy()
+        hidden = self.state_width
+        gates = np.empty(4 * hidden)
+        c, tanh_c, h = np.empty(hidden), np.empty(hidden), np.empty(hidden)
+        if self._steps:
+            h_prev, c_prev = self._steps[-1][4], self._steps[-1][2]
+        else:
+            h_prev = c_prev = np.zeros(hidden)
+        _kernels.lstm_step(x, h_prev, c_prev, self._weight_ih, self._weight_hh, self._bias, gates, c, tanh_c, h)
+        self._steps.append((x, gates, c, tanh_c, h))
+        self.times += 1
+        self.h_list.append(h.reshape(hidden, 1))
+        self.c_list.append(c.reshape(hidden, 1))
+        for name, gate in (("f", "f"), ("i", "i"), ("o", "o"), ("ct", "c")):
+            k = _BLOCK[gate]
+            getattr(self, f"{name}_list").append(gates[k * hidden:(k + 1) * hidden].reshape(hidden, 1))
+
+    def backward(self, x, delta_h, activator=None):
+        """BPTT from ``delta_h`` (``dE/dh_T``, or a list of ``dE/dh_t`` per step); `x`, `activator` unused."""
+        if self.times == 0:
+            raise RuntimeError("LstmLayer.backward called before forward()")
+        if activator is not None:
+            activation_code(activator)
+        hidden, steps = self.state_width, self.times
+        grad_h = per_step_errors(delta_h, steps, hidden, "delta_h")
+        x_seq, gates, c, tanh_c, h = (np.stack(a)[None] for a in zip(*self._steps))
+        dnet = np.empty_like(gates)
+        dh = np.empty((1, steps + 1, hidden))
+        grad_x = np.empty_like(x_seq)
+        grad_ih, grad_hh, grad_bias = (np.empty_like(a) for a in (self._weight_ih, self._weight_hh, self._bias))
+        _kernels.lstm_backward(x_seq, h, c, gates, tanh_c, self._weight_ih, self._weight_hh, grad_h,
+                               dnet, dh, grad_x, grad_ih, grad_hh, grad_bias)
+        self._grad_arrays = (grad_ih, grad_hh, grad_bias)
+        self._grads = _views(grad_ih, grad_hh, grad_bias, hidden)
+        self.delta_h_list = list(dh[0, :, :, None])
+        zero = np.zeros((hidden, 1))
+        for name, gate in (("f", "f"), ("i", "i"), ("o", "o"), ("ct", "c")):
+            k = _BLOCK[gate]
+            setattr(self, f"delta_{name}_list", [zero] + list(dnet[0, :, k * hidden:(k + 1) * hidden, None]))
+
+    def update(self):
+        """Gradient descent on all twelve parameters: ``W -= learning_rate * W_grad``."""
+        if self._grads is None:
+            raise RuntimeError("LstmLayer.update called before backward()")
+        for param, grad in zip((self._weight_ih, self._weight_hh, self._bias), self._grad_arrays):
+            param -= self.learning_rate * grad
+
+
+for _name in _NAMES:
+    setattr(LstmLayer, _name, view_property(_name, lambda self, n=_name: self._params[n],
+                                            f"``{_name}``, a view of the packed kernel weights."))
+    setattr(LstmLayer, f"{_name}_grad", _gradient(_name))
