@@ -12,6 +12,7 @@ import sys
 
 COMMANDS = {
     "demo": ("fastnn.demos", "run the tutorial chapters' worked examples on compiled kernels"),
+    "bench": ("fastnn.benchmarks", "compare the plain-Python twins, fastnn and PyTorch on fixed workloads"),
     "info": ("fastnn.info", "print versions, CPU and Numba settings"),
 }
 

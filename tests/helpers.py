@@ -1,0 +1,35 @@
+"""Assertions shared by the test modules."""
+
+import numpy as np
+
+
+def relative_error(expected, actual):
+    """Largest element-wise ``|a - e| / max(|a|, |e|, tiny)``."""
+    expected = np.asarray(expected, dtype=float)
+    actual = np.asarray(actual, dtype=float)
+    scale = np.maximum(np.maximum(np.abs(expected), np.abs(actual)), 1e-300)
+    return float(np.max(np.abs(actual - expected) / scale)) if expected.size else 0.0
+
+
+def assert_close(actual, expected, rtol=1e-10, atol=1e-12, what="values"):
+    """Like numpy's assert_allclose, with the largest errors in the message."""
+    actual = np.asarray(actual, dtype=float)
+    expected = np.asarray(expected, dtype=float)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != expected {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol,
+                               err_msg=f"{what}: max abs error {np.max(np.abs(actual - expected)):.3e}")
+
+
+def central_difference(f, x, epsilon=1e-6):
+    """Gradient of the scalar function ``f()`` with respect to the float64 array `x`, modified in place."""
+    grad = np.zeros_like(x)
+    flat, grad_flat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        original = flat[i]
+        flat[i] = original + epsilon
+        up = f()
+        flat[i] = original - epsilon
+        down = f()
+        flat[i] = original
+        grad_flat[i] = (up - down) / (2 * epsilon)
+    return grad
