@@ -21,15 +21,17 @@ def assert_close(actual, expected, rtol=1e-10, atol=1e-12, what="values"):
 
 
 def central_difference(f, x, epsilon=1e-6):
-    """Gradient of the scalar function ``f()`` with respect to the float64 array `x`, modified in place."""
-    grad = np.zeros_like(x)
-    flat, grad_flat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        original = flat[i]
-        flat[i] = original + epsilon
+    """Gradient of the scalar function ``f()`` with respect to the float64 array `x`, modified in place.
+
+    `x` may be a non-contiguous view (a transposed weight, say): it is nudged element by element.
+    """
+    grad = np.zeros(x.shape)
+    for index in np.ndindex(x.shape):
+        original = x[index]
+        x[index] = original + epsilon
         up = f()
-        flat[i] = original - epsilon
+        x[index] = original - epsilon
         down = f()
-        flat[i] = original
-        grad_flat[i] = (up - down) / (2 * epsilon)
+        x[index] = original
+        grad[index] = (up - down) / (2 * epsilon)
     return grad

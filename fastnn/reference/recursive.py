@@ -1,8 +1,9 @@
 """Plain-Python twin of the recursive (tree) layer of the tutorial's last chapter.
 
-Explicit loops and recursion over ``TreeNode`` objects, numpy arrays only as
-storage.  ``parent = f(W [c_1; ..; c_C] + b)``; back propagation through
-structure with ``delta = dE/dnet`` for internal nodes:
+As the tutorial writes it: recursion over ``TreeNode`` objects, column
+vectors, one numpy call per node.  ``parent = f(W [c_1; ..; c_C] + b)``;
+back propagation through structure with ``delta = dE/dnet`` for internal
+nodes:
 
     child delta = f'(child) * (W^T delta_parent)[child's slice]     (internal child)
     leaf delta  = (W^T delta_parent)[leaf's slice]                  (dE/dleaf data)
@@ -26,22 +27,16 @@ class TreeNode:
             child.parent = self
 
 
-def node_forward(children_data, W, b, activator):
-    """``f(W children_data + b)`` as a list; W nested lists, the vectors flat lists."""
-    return [activator.forward(sum(W[i][j] * children_data[j] for j in range(len(children_data))) + b[i])
-            for i in range(len(W))]
-
-
 def tree_forward(tree, leaves, W, b, activator):
-    """Value of a nested-tuple tree whose leaves are row indices of `leaves`; W ``(D, C*D)``, b ``(D,)``."""
+    """Value ``(D, 1)`` of a nested-tuple tree whose leaves are row indices of `leaves`; W ``(D, C*D)``."""
     if not isinstance(tree, (tuple, list)):
-        return list(np.ravel(leaves[tree]))
-    children_data = [v for child in tree for v in tree_forward(child, leaves, W, b, activator)]
-    return node_forward(children_data, np.asarray(W).tolist(), list(np.ravel(b)), activator)
+        return np.asarray(leaves[tree], dtype=float).reshape(-1, 1)
+    children_data = np.concatenate([tree_forward(child, leaves, W, b, activator) for child in tree])
+    return activator.forward(np.dot(W, children_data) + np.reshape(b, (-1, 1)))
 
 
 class RecursiveLayer:
-    """The tutorial's ``RecursiveLayer`` (W ``(D, C*D)``, b ``(D, 1)``), written with explicit loops.
+    """The tutorial's ``RecursiveLayer`` (W ``(D, C*D)``, b ``(D, 1)``).
 
     ``backward(parent_delta)`` takes the error on the root's weighted input.
     """
@@ -55,24 +50,24 @@ class RecursiveLayer:
         self.root = None
 
     def forward(self, *children):
-        children_data = [float(v) for child in children for v in np.ravel(child.data)]
-        parent = node_forward(children_data, self.W.tolist(), list(self.b.ravel()), self.activator)
-        self.root = TreeNode(np.array(parent).reshape(-1, 1), children, np.array(children_data).reshape(-1, 1))
+        children_data = np.concatenate([np.asarray(child.data, dtype=float) for child in children])
+        parent = self.activator.forward(np.dot(self.W, children_data) + self.b)
+        self.root = TreeNode(parent, children, children_data)
 
     def backward(self, parent_delta):
-        self.calc_delta(list(np.ravel(parent_delta)), self.root)
+        self.calc_delta(parent_delta, self.root)
         self.W_grad, self.b_grad = self.calc_gradient(self.root)
 
     def calc_delta(self, delta, node):
-        node.delta = np.array(delta).reshape(-1, 1)
+        node.delta = delta
         if not node.children:
             return
-        W, width = self.W.tolist(), self.node_width
-        back = [sum(W[i][j] * delta[i] for i in range(width)) for j in range(len(W[0]))]
+        back = np.dot(self.W.T, delta)
+        width = self.node_width
         for c, child in enumerate(node.children):
             part = back[c * width:(c + 1) * width]
             if child.children:
-                part = [part[j] * self.activator.backward(v) for j, v in enumerate(np.ravel(child.data))]
+                part = part * self.activator.backward(child.data)
             self.calc_delta(part, child)
 
     def calc_gradient(self, node):
@@ -80,11 +75,8 @@ class RecursiveLayer:
         b_grad = np.zeros((self.node_width, 1))
         if not node.children:
             return W_grad, b_grad
-        delta, data = np.ravel(node.delta), np.ravel(node.children_data)
-        for i in range(self.node_width):
-            b_grad[i, 0] += delta[i]
-            for j in range(len(data)):
-                W_grad[i, j] += delta[i] * data[j]
+        W_grad += np.dot(node.delta, node.children_data.T)
+        b_grad += node.delta
         for child in node.children:
             w, b = self.calc_gradient(child)
             W_grad += w
