@@ -43,7 +43,8 @@ def test_kernels_match_reference(n, steps, features, hidden, seed):
     x = rng.normal(size=(n, steps, features))
     gates = np.empty((n, steps, 4 * hidden))
     c, tanh_c, h = (np.empty((n, steps, hidden)) for _ in range(3))
-    kernels.lstm_forward(x, w_ih, w_hh, bias, gates, c, tanh_c, h)
+    zero = np.empty((0, 1, hidden))
+    kernels.lstm_forward(x, w_ih, w_hh, bias, zero, zero, gates, c, tanh_c, h)
     grad_h = rng.normal(size=h.shape)
     dnet, dh, grad_x = np.empty_like(gates), np.empty((n, steps + 1, hidden)), np.empty_like(x)
     g_ih, g_hh, g_b = np.empty_like(w_ih), np.empty_like(w_hh), np.empty_like(bias)
@@ -63,6 +64,23 @@ def test_kernels_match_reference(n, steps, features, hidden, seed):
     expected = _packed({name: totals[f"{name}_grad"] for name in ref.NAMES})
     for mine, theirs, name in zip((g_ih, g_hh, g_b), expected, ("weight_ih", "weight_hh", "bias")):
         assert_close(mine, theirs, what=name)
+
+
+def test_forward_continues_from_an_initial_state():
+    rng = np.random.default_rng(0)
+    x, w_ih, w_hh, b = rng.normal(size=(3, 7, 2)), rng.normal(size=(2, 16)), rng.normal(size=(4, 16)), rng.normal(size=16)
+
+    def run(x, h0, c0):
+        n, steps = x.shape[:2]
+        gates, c, tanh_c, h = np.empty((n, steps, 16)), *(np.empty((n, steps, 4)) for _ in range(3))
+        kernels.lstm_forward(np.ascontiguousarray(x), w_ih, w_hh, b, h0, c0, gates, c, tanh_c, h)
+        return h, c
+
+    h, c = run(x, np.empty((0, 1, 4)), np.empty((0, 1, 4)))
+    h1, c1 = run(x[:, :3], np.zeros((3, 1, 4)), np.zeros((3, 1, 4)))
+    h2, c2 = run(x[:, 3:], h1[:, 2:].copy(), c1[:, 2:].copy())
+    assert_close(np.concatenate([h1, h2], axis=1), h, what="h in two parts")
+    assert_close(np.concatenate([c1, c2], axis=1), c, what="c in two parts")
 
 
 def _pair(seed, features=3, hidden=4):
@@ -96,6 +114,20 @@ def test_tutorial_layer_matches_reference():
     theirs.update()
     for name in ref.NAMES:
         assert_close(getattr(mine, name), getattr(theirs, name), what=f"{name} after update")
+
+
+def test_tutorial_forward_uses_the_weights_of_its_time():
+    mine, theirs, rng = _pair(3)
+    xs = [rng.normal(size=(3, 1)) for _ in range(3)]
+    for layer in (mine, theirs):
+        layer.forward(xs[0])
+        layer.Wfh[0, 0] += 0.5
+        layer.forward(xs[1])
+        layer.bo = layer.bo + 1
+        layer.forward(xs[2])
+    for name in ("h", "c", "o"):
+        for a, b in zip(getattr(mine, f"{name}_list"), getattr(theirs, f"{name}_list"), strict=True):
+            assert_close(a, b, what=f"{name}_list")
 
 
 @pytest.mark.parametrize("steps", [1, 2, 7])

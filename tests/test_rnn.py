@@ -35,7 +35,7 @@ def test_kernels_match_reference(n, steps, features, hidden, code, reverse, grad
     x = rng.normal(size=(n, steps, features))
     U, W, b = rng.normal(size=(hidden, features)), rng.normal(size=(hidden, hidden)) * 0.5, rng.normal(size=hidden)
     states = np.empty((n, steps, hidden))
-    kernels.rnn_forward(x, U.T.copy(), W.T.copy(), b, code, reverse, states)
+    kernels.rnn_forward(x, U.T.copy(), W.T.copy(), b, code, reverse, np.empty((0, 1, hidden)), states)
     grad = rng.normal(size=states.shape)
     deltas, grad_x = np.empty_like(states), np.empty_like(x)
     g_ih, g_hh, g_b = np.empty((features, hidden)), np.empty((hidden, hidden)), np.empty(hidden)
@@ -55,6 +55,16 @@ def test_kernels_match_reference(n, steps, features, hidden, code, reverse, grad
     assert_close(g_ih.T, sums[0], what="dU")
     assert_close(g_hh.T, sums[1], what="dW")
     assert_close(g_b, sums[2], what="db")
+
+
+def test_forward_continues_from_an_initial_state():
+    rng = np.random.default_rng(0)
+    x, w_ih, w_hh, b = rng.normal(size=(3, 7, 2)), rng.normal(size=(2, 4)), rng.normal(size=(4, 4)), rng.normal(size=4)
+    whole, first, rest = np.empty((3, 7, 4)), np.empty((3, 3, 4)), np.empty((3, 4, 4))
+    kernels.rnn_forward(x, w_ih, w_hh, b, codes.TANH, False, np.empty((0, 1, 4)), whole)
+    kernels.rnn_forward(x[:, :3].copy(), w_ih, w_hh, b, codes.TANH, False, np.zeros((3, 1, 4)), first)
+    kernels.rnn_forward(x[:, 3:].copy(), w_ih, w_hh, b, codes.TANH, False, first[:, 2:].copy(), rest)
+    assert_close(np.concatenate([first, rest], axis=1), whole, what="states in two parts")
 
 
 def _tutorial_pair(cls, ref_cls, activator, seed, features=3, hidden=4):
@@ -92,6 +102,19 @@ def test_tutorial_layer_matches_reference_and_trains_u(activator):
     assert not np.allclose(mine.U, before), "update() must train U"
     assert_close(mine.U, theirs.U, what="U after update")
     assert_close(mine.W, theirs.W, what="W after update")
+
+
+def test_tutorial_forward_uses_the_weights_of_its_time():
+    # forward only records; reaching the weights computes the recorded steps first, as an eager forward would.
+    mine, theirs, xs, _ = _tutorial_pair(RecurrentLayer, ref.RecurrentLayer, TanhActivator(), 4)
+    for layer in (mine, theirs):
+        layer.forward(xs[0])
+        layer.W[0, 0] += 0.5
+        layer.forward(xs[1])
+        layer.U = layer.U * 2
+        layer.forward(xs[2])
+    for a, b in zip(mine.state_list, theirs.state_list, strict=True):
+        assert_close(a, b, what="state_list")
 
 
 def _tutorial_loss(layer, xs, weights):
@@ -257,6 +280,11 @@ def test_tutorial_bad_inputs():
         layer.backward([np.ones((2, 1))] * 2, TanhActivator())
     with pytest.raises(ValueError, match=r"W must have shape \(2, 2\)"):
         layer.W = np.ones((3, 3))
+    layer.reset_state()
+    layer.forward(np.ones((3, 1)))
+    layer.forward(np.array([[1.0], [np.nan], [0.0]]))
+    with pytest.raises(ValueError, match="input_array of step 2 contains NaN"):
+        layer.state_list
     bi = BiRecurrentLayer(3, 2, TanhActivator(), 0.1)
     with pytest.raises(RuntimeError, match="before forward"):
         bi.backward(np.ones((4, 1)))

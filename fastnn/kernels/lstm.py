@@ -71,12 +71,15 @@ def lstm_step(x, h_prev, c_prev, weight_ih, weight_hh, bias, gates, c, tanh_c, h
 
 
 @jit(parallel=True)
-def lstm_forward(x, weight_ih, weight_hh, bias, gates, c, tanh_c, h):
-    """Run whole sequences from zero h and c: x ``(N, T, F)`` -> gates, c, tanh_c, h (overwritten).
+def lstm_forward(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h):
+    """Run whole sequences: x ``(N, T, F)`` -> gates, c, tanh_c, h (overwritten).
 
-    Blocks of samples run in parallel, the time loop inside.
+    The state before the first step is ``h0[n, 0], c0[n, 0]`` (both ``(N, 1,
+    H)``), or zero when they are ``(0, 1, H)``.  Blocks of samples run in
+    parallel, the time loop inside.
     """
     n_samples, steps = x.shape[0], x.shape[1]
+    start = h0.shape[0] > 0
     for block in prange((n_samples + BLOCK - 1) // BLOCK):
         n0, n1 = block * BLOCK, min(n_samples, (block + 1) * BLOCK)
         zero = np.zeros(h.shape[2], h.dtype)
@@ -84,8 +87,11 @@ def lstm_forward(x, weight_ih, weight_hh, bias, gates, c, tanh_c, h):
         for t in range(steps):
             if t > 0:
                 recur(weight_hh, h, t - 1, gates, t, n0, n1)
+            elif start:
+                recur(weight_hh, h0, 0, gates, 0, n0, n1)
             for n in range(n0, n1):
-                lstm_cell(gates[n, t], zero if t == 0 else c[n, t - 1], c[n, t], tanh_c[n, t], h[n, t])
+                c_prev = c[n, t - 1] if t > 0 else (c0[n, 0] if start else zero)
+                lstm_cell(gates[n, t], c_prev, c[n, t], tanh_c[n, t], h[n, t])
 
 
 @jit(parallel=True)
@@ -93,7 +99,8 @@ def lstm_backward(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h,
                   dnet, dh, grad_x, grad_weight_ih, grad_weight_hh, grad_bias):
     """BPTT over whole sequences (formulas in the module docstring).
 
-    Inputs: the forward pass's x, h, c, gates, tanh_c; grad_h ``(N, T, H)``
+    Inputs: the forward pass's x, h, c, gates, tanh_c (run from zero h and
+    c); grad_h ``(N, T, H)``
     (``dE/dh_t`` from above).  Outputs (overwritten): dnet ``(N, T, 4H)``
     (errors on the gates' weighted inputs, order i, f, g, o), dh ``(N, T+1,
     H)`` (total ``dE/dh``; index 0 is the zero initial state, index t the

@@ -32,7 +32,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import jit
-from .activation import IDENTITY, RELU, SIGMOID, TANH, derivative
+from .activation import RELU, SIGMOID, TANH, derivative
 from .vecmath import sigmoid, tanh
 
 # Samples advanced together through the time loop: each weight row read from
@@ -42,9 +42,12 @@ BLOCK = 4
 GROUP = 4
 
 
-@jit
+@jit(inline=True)
 def activate_inplace(values, code):
-    """``values = f(values)`` for activation `code` (the loop vectorizes: no libm call)."""
+    """``values = f(values)`` for activation `code`: TANH, SIGMOID, RELU or IDENTITY (the fronts pass no other).
+
+    The loops vectorize: no libm call.
+    """
     if code == TANH:
         for j in range(values.shape[0]):
             values[j] = tanh(values[j])
@@ -55,28 +58,36 @@ def activate_inplace(values, code):
         zero = type(values[0])(0)
         for j in range(values.shape[0]):
             values[j] = values[j] if values[j] > zero else zero
-    elif code != IDENTITY:
-        raise ValueError("activation code not supported by recurrent kernels")
 
 
-@jit
-def project(x, weight, bias, out):
-    """``out = bias + weight^T x``: x ``(I,)``, weight ``(I, M)`` input-major, bias and out ``(M,)``."""
-    out[:] = bias
-    accumulate_project(x, weight, out)
+@jit(inline=True)
+def axpy4(target, a0, a1, a2, a3, w0, w1, w2, w3):
+    """``target += a0 w0 + a1 w1 + a2 w2 + a3 w3``: four rows per pass, one load and store of `target`."""
+    for j in range(target.shape[0]):
+        target[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
 
 
-@jit
-def accumulate_project(x, weight, out):
-    """``out += weight^T x``: x ``(I,)``, weight ``(I, M)``, out ``(M,)``."""
-    for i in range(x.shape[0]):
-        xi = x[i]
-        row = weight[i]
-        for j in range(out.shape[0]):
-            out[j] += xi * row[j]
+@jit(inline=True)
+def axpy(target, a, w):
+    """``target += a w``."""
+    for j in range(target.shape[0]):
+        target[j] += a * w[j]
 
 
-@jit
+@jit(inline=True)
+def dot4(w0, w1, w2, w3, v):
+    """``(w0 . v, w1 . v, w2 . v, w3 . v)``: four dot products sharing each read of `v`."""
+    s0 = s1 = s2 = s3 = type(v[0])(0)
+    for j in range(v.shape[0]):
+        vj = v[j]
+        s0 += w0[j] * vj
+        s1 += w1[j] * vj
+        s2 += w2[j] * vj
+        s3 += w3[j] * vj
+    return s0, s1, s2, s3
+
+
+@jit(inline=True)
 def dot(a, b):
     """``sum(a * b)`` over two vectors of one length."""
     acc = type(a[0])(0)
@@ -85,50 +96,87 @@ def dot(a, b):
     return acc
 
 
-@jit
+@jit(inline=True)
+def accumulate_project(x, weight, out):
+    """``out += weight^T x``: x ``(I,)``, weight ``(I, M)`` input-major, out ``(M,)``."""
+    rows = x.shape[0]
+    full = rows - rows % 4
+    for i in range(0, full, 4):
+        axpy4(out, x[i], x[i + 1], x[i + 2], x[i + 3], weight[i], weight[i + 1], weight[i + 2], weight[i + 3])
+    for i in range(full, rows):
+        axpy(out, x[i], weight[i])
+
+
+@jit(inline=True)
+def project(x, weight, bias, out):
+    """``out = bias + weight^T x``: x ``(I,)``, weight ``(I, M)`` input-major, bias and out ``(M,)``."""
+    for j in range(out.shape[0]):
+        out[j] = bias[j]
+    accumulate_project(x, weight, out)
+
+
+@jit(inline=True)
 def back_project(weight, delta, out):
     """``out = weight delta``: weight ``(I, M)`` input-major, delta ``(M,)``, out ``(I,)``, one dot per row."""
-    for i in range(out.shape[0]):
+    rows = out.shape[0]
+    full = rows - rows % 4
+    for i in range(0, full, 4):
+        out[i], out[i + 1], out[i + 2], out[i + 3] = dot4(weight[i], weight[i + 1], weight[i + 2], weight[i + 3],
+                                                          delta)
+    for i in range(full, rows):
         out[i] = dot(weight[i], delta)
 
 
 @jit
 def project_inputs(x, weight, bias, out, n0, n1):
-    """``out[n, t] = bias + weight^T x[n, t]`` for samples n0..n1-1 and every step (x ``(N, T, I)``, out ``(N, T, M)``)."""
+    """``out[n, t] = bias + weight^T x[n, t]`` for samples n0..n1-1 and every step.
+
+    x ``(N, T, I)``, weight ``(I, M)``, out ``(N, T, M)``.
+    """
     for n in range(n0, n1):
         for t in range(x.shape[1]):
             project(x[n, t], weight, bias, out[n, t])
 
 
-@jit
+@jit(inline=True)
 def recur(weight, source, t_source, out, t_out, n0, n1):
-    """``out[n, t_out] += weight^T source[n, t_source]`` for samples n0..n1-1, each weight row read once for all."""
-    for i in range(weight.shape[0]):
-        row = weight[i]
+    """``out[n, t_out] += weight^T source[n, t_source]`` for samples n0..n1-1.
+
+    Four weight rows at a time, read once from cache for all the samples.
+    """
+    rows = weight.shape[0]
+    full = rows - rows % 4
+    for i in range(0, full, 4):
+        w0, w1, w2, w3 = weight[i], weight[i + 1], weight[i + 2], weight[i + 3]
         for n in range(n0, n1):
-            a = source[n, t_source, i]
-            target = out[n, t_out]
-            for j in range(row.shape[0]):
-                target[j] += a * row[j]
+            a = source[n, t_source]
+            axpy4(out[n, t_out], a[i], a[i + 1], a[i + 2], a[i + 3], w0, w1, w2, w3)
+    for i in range(full, rows):
+        for n in range(n0, n1):
+            axpy(out[n, t_out], source[n, t_source, i], weight[i])
 
 
-@jit
+@jit(inline=True)
 def back_recur(weight, deltas, t, out, n0, n1):
     """``out[n - n0] = weight deltas[n, t]`` for samples n0..n1-1 (weight ``(I, M)``, out rows ``(I,)``)."""
-    for i in range(weight.shape[0]):
-        row = weight[i]
+    rows = weight.shape[0]
+    full = rows - rows % 4
+    for i in range(0, full, 4):
+        w0, w1, w2, w3 = weight[i], weight[i + 1], weight[i + 2], weight[i + 3]
         for n in range(n0, n1):
-            out[n - n0, i] = dot(row, deltas[n, t])
+            o = out[n - n0]
+            o[i], o[i + 1], o[i + 2], o[i + 3] = dot4(w0, w1, w2, w3, deltas[n, t])
+    for i in range(full, rows):
+        for n in range(n0, n1):
+            out[n - n0, i] = dot(weight[i], deltas[n, t])
 
 
 @jit
 def input_gradient(weight, deltas, grad_x, n0, n1):
     """``grad_x[n, t] = weight deltas[n, t]`` for samples n0..n1-1 and every step."""
-    for i in range(weight.shape[0]):
-        row = weight[i]
-        for n in range(n0, n1):
-            for t in range(deltas.shape[1]):
-                grad_x[n, t, i] = dot(row, deltas[n, t])
+    for n in range(n0, n1):
+        for t in range(deltas.shape[1]):
+            back_project(weight, deltas[n, t], grad_x[n, t])
 
 
 @jit
@@ -207,11 +255,12 @@ def rnn_step(x, state_prev, weight_ih, weight_hh, bias, code, state):
 
 
 @jit(parallel=True)
-def rnn_forward(x, weight_ih, weight_hh, bias, code, reverse, states):
-    """Run whole sequences from a zero state: x ``(N, T, F)`` -> states ``(N, T, H)``.
+def rnn_forward(x, weight_ih, weight_hh, bias, code, reverse, initial, states):
+    """Run whole sequences: x ``(N, T, F)`` -> states ``(N, T, H)``.
 
-    ``states[n, t] = f(U x[n, t] + W states[n, t -/+ 1] + b)``; blocks of
-    samples run in parallel, the time loop inside.
+    ``states[n, t] = f(U x[n, t] + W states[n, t -/+ 1] + b)``, starting from
+    ``initial[n, 0]`` (``initial`` is ``(N, 1, H)``, or ``(0, 1, H)`` for a
+    zero state); blocks of samples run in parallel, the time loop inside.
     """
     n_samples, steps = x.shape[0], x.shape[1]
     for block in prange((n_samples + BLOCK - 1) // BLOCK):
@@ -221,6 +270,8 @@ def rnn_forward(x, weight_ih, weight_hh, bias, code, reverse, states):
             t = steps - 1 - k if reverse else k
             if k > 0:
                 recur(weight_hh, states, t + 1 if reverse else t - 1, states, t, n0, n1)
+            elif initial.shape[0] > 0:
+                recur(weight_hh, initial, 0, states, t, n0, n1)
             for n in range(n0, n1):
                 activate_inplace(states[n, t], code)
 
@@ -230,7 +281,8 @@ def rnn_backward(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_n
                  deltas, grad_x, grad_weight_ih, grad_weight_hh, grad_bias):
     """BPTT over whole sequences (formulas in the module docstring).
 
-    Inputs: x ``(N, T, F)``, states ``(N, T, H)`` from :func:`rnn_forward`,
+    Inputs: x ``(N, T, F)``, states ``(N, T, H)`` from :func:`rnn_forward`
+    run from a zero state,
     grad ``(N, T, H)`` (``dE/ds_t``, or ``dE/dnet_t`` with ``grad_is_net``).
     Outputs (overwritten): deltas ``(N, T, H)`` (``dE/dnet_t``), grad_x
     ``(N, T, F)``, grad_weight_ih ``(F, H)``, grad_weight_hh ``(H, H)``,

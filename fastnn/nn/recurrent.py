@@ -68,6 +68,10 @@ class _Sequence(Layer):
         full[:, -1] = grad
         return full
 
+    def _zero_state(self):
+        """The kernels' marker for "start from zero": an initial state with no rows."""
+        return np.empty((0, 1, self.hidden_size), self.dtype)
+
     def output_shape(self, input_shape):
         steps, _ = input_shape
         width = self._output_width()
@@ -105,7 +109,7 @@ class RNN(_Sequence):
         p = self.params
         states = np.empty((x.shape[0], x.shape[1], self.hidden_size), self.dtype)
         _recurrent.rnn_forward(x, p["weight_ih" + suffix], p["weight_hh" + suffix], p["bias" + suffix],
-                               self._code, reverse, states)
+                               self._code, reverse, self._zero_state(), states)
         return states
 
     def _backprop(self, x, states, grad, suffix, reverse, grad_x):
@@ -204,7 +208,8 @@ class LSTM(_Sequence):
         p = self.params
         gates = np.empty((n, steps, 4 * hidden), self.dtype)
         c, tanh_c, h = (np.empty((n, steps, hidden), self.dtype) for _ in range(3))
-        _lstm.lstm_forward(x, p["weight_ih"], p["weight_hh"], p["bias"], gates, c, tanh_c, h)
+        zero = self._zero_state()
+        _lstm.lstm_forward(x, p["weight_ih"], p["weight_hh"], p["bias"], zero, zero, gates, c, tanh_c, h)
         self._cache = (x, h, c, gates, tanh_c)
         return h if self.return_sequences else h[:, -1].copy()
 

@@ -5,6 +5,8 @@ step; ``backward(x, delta_h, activator)`` runs back propagation through time
 from ``delta_h``, the error on the last output ``h_T`` (``(state_width,
 1)``; a list of one per step is accepted too), over every step since the
 last ``reset_state()``.  Gradients are stored and subtracted by ``update()``.
+As in ``fastnn.tutorial.rnn``, ``forward`` records its input and the
+recorded steps run in one kernel call when their results are first needed.
 
 Corrections to the tutorial's published code, checked by central
 differences in the tests: the cell state's error flows back through the
@@ -22,7 +24,7 @@ import numpy as np
 from .._checks import check_int, check_rate
 from ..kernels import lstm as _kernels
 from .activators import SigmoidActivator, TanhActivator, activation_code
-from .rnn import column, per_step_errors, view_property, weight_source
+from .rnn import StepBuffers, check_finite_steps, per_step_errors, record_column, view_property, weight_source
 
 # Gate blocks of the packed kernel arrays, in the kernel's order (i, f, g, o),
 # by the tutorial's letter: i input, f forget, c candidate (its c~), o output.
@@ -45,7 +47,7 @@ def _gradient(name):
     def getter(self):
         if self._grads is None:
             raise AttributeError(f"{name}_grad is set by backward()")
-        return self._grads[name]
+        return self._grad_views[name]
 
     return property(getter, doc=f"Gradient of ``{name}`` from the last backward().")
 
@@ -81,34 +83,39 @@ class LstmLayer:
         for gate in "fioc":  # the tutorial's drawing order
             self._params[f"W{gate}h"][...] = uniform(-1e-4, 1e-4, (hidden, hidden))
             self._params[f"W{gate}x"][...] = uniform(-1e-4, 1e-4, (hidden, input_width))
+        # Row 0 of h, c and gates is the zero state before the first step; row t belongs to step t.
+        self._steps = StepBuffers(x=input_width, h=hidden, c=hidden, tanh_c=hidden, gates=4 * hidden)
         self._grads = None
         self.reset_state()
 
     def reset_state(self):
         self.times = 0
-        self._steps = []  # per step: x, gates (activated, i f g o), c, tanh(c), h
-        zero = np.zeros((self.state_width, 1))
-        for name in ("h", "c", "f", "i", "o", "ct"):
-            setattr(self, f"{name}_list", [zero])
+        self._computed = 0
+        self._lists = {name: [np.zeros((self.state_width, 1))] for name in ("h", "c", "f", "i", "o", "ct")}
 
     def forward(self, x):
-        """One step: append h, c and the gates for input `x` ``(input_width, 1)``."""
-        x = column(x, "x", self.input_width)[:, 0].copy()
-        hidden = self.state_width
-        gates = np.empty(4 * hidden)
-        c, tanh_c, h = np.empty(hidden), np.empty(hidden), np.empty(hidden)
-        if self._steps:
-            h_prev, c_prev = self._steps[-1][4], self._steps[-1][2]
-        else:
-            h_prev = c_prev = np.zeros(hidden)
-        _kernels.lstm_step(x, h_prev, c_prev, self._weight_ih, self._weight_hh, self._bias, gates, c, tanh_c, h)
-        self._steps.append((x, gates, c, tanh_c, h))
+        """Add one step for input `x` ``(input_width, 1)``: h, c and the gates."""
+        self._steps.reserve(self.times + 2)
+        record_column(self._steps.x[self.times], x, "x", self.input_width)
         self.times += 1
-        self.h_list.append(h.reshape(hidden, 1))
-        self.c_list.append(c.reshape(hidden, 1))
+
+    def _settle(self):
+        """Compute the recorded steps not computed yet, in one kernel call, and extend the lists."""
+        first, last = self._computed, self.times
+        if first == last:
+            return
+        s, hidden = self._steps, self.state_width
+        check_finite_steps(s.x[first:last], first, "x")
+        new = slice(first + 1, last + 1)
+        _kernels.lstm_forward(s.x[first:last][None], self._weight_ih, self._weight_hh, self._bias,
+                              s.h[first:first + 1][None], s.c[first:first + 1][None],
+                              s.gates[new][None], s.c[new][None], s.tanh_c[new][None], s.h[new][None])
+        self._lists["h"].extend(s.h[new, :, None])
+        self._lists["c"].extend(s.c[new, :, None])
         for name, gate in (("f", "f"), ("i", "i"), ("o", "o"), ("ct", "c")):
             k = _BLOCK[gate]
-            getattr(self, f"{name}_list").append(gates[k * hidden:(k + 1) * hidden].reshape(hidden, 1))
+            self._lists[name].extend(s.gates[new, k * hidden:(k + 1) * hidden, None])
+        self._computed = last
 
     def backward(self, x, delta_h, activator=None):
         """BPTT from ``delta_h`` (``dE/dh_T``, or a list of ``dE/dh_t`` per step); `x`, `activator` unused."""
@@ -118,15 +125,18 @@ class LstmLayer:
             activation_code(activator)
         hidden, steps = self.state_width, self.times
         grad_h = per_step_errors(delta_h, steps, hidden, "delta_h")
-        x_seq, gates, c, tanh_c, h = (np.stack(a)[None] for a in zip(*self._steps))
-        dnet = np.empty_like(gates)
+        self._settle()
+        s = self._steps
+        rows = slice(1, steps + 1)
+        x_seq = s.x[:steps][None]
+        dnet = np.empty((1, steps, 4 * hidden))
         dh = np.empty((1, steps + 1, hidden))
         grad_x = np.empty_like(x_seq)
-        grad_ih, grad_hh, grad_bias = (np.empty_like(a) for a in (self._weight_ih, self._weight_hh, self._bias))
-        _kernels.lstm_backward(x_seq, h, c, gates, tanh_c, self._weight_ih, self._weight_hh, grad_h,
-                               dnet, dh, grad_x, grad_ih, grad_hh, grad_bias)
-        self._grad_arrays = (grad_ih, grad_hh, grad_bias)
-        self._grads = _views(grad_ih, grad_hh, grad_bias, hidden)
+        grads = tuple(np.empty_like(a) for a in (self._weight_ih, self._weight_hh, self._bias))
+        _kernels.lstm_backward(x_seq, s.h[rows][None], s.c[rows][None], s.gates[rows][None], s.tanh_c[rows][None],
+                               self._weight_ih, self._weight_hh, grad_h, dnet, dh, grad_x, *grads)
+        self._grads = grads
+        self._grad_views = _views(*grads, hidden)
         self.delta_h_list = list(dh[0, :, :, None])
         zero = np.zeros((hidden, 1))
         for name, gate in (("f", "f"), ("i", "i"), ("o", "o"), ("ct", "c")):
@@ -137,10 +147,21 @@ class LstmLayer:
         """Gradient descent on all twelve parameters: ``W -= learning_rate * W_grad``."""
         if self._grads is None:
             raise RuntimeError("LstmLayer.update called before backward()")
-        for param, grad in zip((self._weight_ih, self._weight_hh, self._bias), self._grad_arrays):
+        self._settle()
+        for param, grad in zip((self._weight_ih, self._weight_hh, self._bias), self._grads):
             param -= self.learning_rate * grad
 
 
+def _list_property(name):
+    def getter(self):
+        self._settle()
+        return self._lists[name]
+
+    return property(getter, doc=f"``{name}`` of every step so far, index 0 the zero state; ``(state_width, 1)`` each.")
+
+
+for _name in ("h", "c", "f", "i", "o", "ct"):
+    setattr(LstmLayer, f"{_name}_list", _list_property(_name))
 for _name in _NAMES:
     setattr(LstmLayer, _name, view_property(_name, lambda self, n=_name: self._params[n],
                                             f"``{_name}``, a view of the packed kernel weights."))

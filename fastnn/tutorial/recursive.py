@@ -122,6 +122,9 @@ class RecursiveLayer:
     def reset_state(self):
         self.root = None
 
+    def _settle(self):
+        """Nothing is deferred here: every forward computes its parent at once."""
+
     def forward(self, *children):
         """Make ``root = TreeNode(f(W children_data + b), children, children_data)``."""
         if len(children) != self.child_count:

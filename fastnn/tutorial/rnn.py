@@ -1,6 +1,6 @@
 """The tutorial's rnn module: ``RecurrentLayer`` and ``BiRecurrentLayer`` on compiled kernels.
 
-Vectors are ``(n, 1)`` columns, float64.  ``forward(input_array)`` runs one
+Vectors are ``(n, 1)`` columns, float64.  ``forward(input_array)`` adds one
 time step; ``backward(sensitivity_array, activator)`` runs back propagation
 through time over every step since the last ``reset_state()``.
 ``sensitivity_array`` is the tutorial's delta of the last step, the error
@@ -8,6 +8,13 @@ with respect to that step's weighted input ``U x_T + W s_{T-1}``; a list of
 one such ``(n, 1)`` array per step is accepted too (an error at every step).
 Gradients are stored and subtracted: ``update()`` does ``W -= rate * W_grad``
 and ``U -= rate * U_grad``.
+
+``forward`` only records its input: the steps recorded since the last
+computation run together in one kernel call when their results are first
+needed (reading ``state_list``, the weights, or calling ``backward``), with
+the weights of that moment, which are the weights the tutorial's eager
+``forward`` would have used, since reaching a weight goes through the same
+attributes.  A NaN or infinite input is reported then.
 
 Corrections to the tutorial's published code, checked by central
 differences in the tests: its ``calc_delta_k`` overwrites ``state_list`` with
@@ -61,14 +68,63 @@ def per_step_errors(errors, steps, width, name):
     return out
 
 
+class StepBuffers:
+    """Per-step float64 rows that grow by doubling: ``buffers.x[t]`` etc., one array per name.
+
+    Views handed out earlier stay valid after growth (they keep the old
+    memory, whose rows are final by then).
+    """
+
+    def __init__(self, **widths):
+        self._widths = widths
+        self.capacity = 0
+        self.reserve(16)
+
+    def reserve(self, rows):
+        if rows <= self.capacity:
+            return
+        capacity = max(rows, 2 * self.capacity)
+        for name, width in self._widths.items():
+            grown = np.zeros((capacity, width))
+            if self.capacity:
+                grown[:self.capacity] = getattr(self, name)
+            setattr(self, name, grown)
+        self.capacity = capacity
+
+
+def record_column(row, value, name, size):
+    """Copy the ``(size, 1)`` (or ``(size,)``) vector `value` into `row`, or raise; NaN is checked later.
+
+    A float64 array of the right shape takes a short path: this runs once per
+    forward call.
+    """
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.shape in ((size, 1), (size,)):
+        row[:] = value.reshape(size)
+    else:
+        row[:] = column(value, name, size)[:, 0]
+
+
+def check_finite_steps(x, first, name):
+    """ValueError naming the first step whose input row (from index `first`) is not finite."""
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name} of step {first + int(np.argmax(bad)) + 1} contains NaN or infinity")
+
+
 def view_property(name, view, doc):
     """Attribute `name` reading ``view(self)``, a view of kernel storage (so ``layer.W[i, j] += eps`` reaches
-    the kernels); assigning copies the new values in, after checking the shape."""
+    the kernels); assigning copies the new values in, after checking the shape.
+
+    Both first call ``self._settle()``, which finishes the work that must use
+    the weights as they were (the steps recorded by forward so far).
+    """
 
     def getter(self):
+        self._settle()
         return view(self)
 
     def setter(self, value):
+        self._settle()
         target = view(self)
         target[...] = as_float_array(value, name, np.float64, shape=target.shape)
 
@@ -106,22 +162,38 @@ class RecurrentLayer:
         self._weight_ih = input_major(uniform, state_width, input_width)
         self._weight_hh = input_major(uniform, state_width, state_width)
         self._bias = np.zeros(state_width)  # the tutorial's layer has none; the kernel's stays zero
+        self._steps = StepBuffers(x=input_width, s=state_width)  # s[0] is s_0 = 0, s[t] is s_t
+        self._grads = None
         self.reset_state()
 
     def reset_state(self):
         self.times = 0
-        self.state_list = [np.zeros((self.state_width, 1))]
-        self._inputs = []
+        self._computed = 0
+        self._state_list = [self._steps.s[0].reshape(-1, 1)]
 
     def forward(self, input_array):
-        """Append ``s_t = f(U x_t + W s_{t-1})`` to ``state_list``; `input_array` is ``(input_width, 1)``."""
-        x = column(input_array, "input_array", self.input_width)
-        state = np.empty((self.state_width, 1))
-        _kernels.rnn_step(x[:, 0], self.state_list[-1][:, 0].copy(), self._weight_ih, self._weight_hh,
-                          self._bias, self._code, state[:, 0])
-        self._inputs.append(x)
-        self.state_list.append(state)
+        """Add the step ``s_t = f(U x_t + W s_{t-1})``; `input_array` is ``(input_width, 1)``."""
+        self._steps.reserve(self.times + 2)
+        record_column(self._steps.x[self.times], input_array, "input_array", self.input_width)
         self.times += 1
+
+    def _settle(self):
+        """Compute the recorded steps not computed yet, in one kernel call, and extend ``state_list``."""
+        first, last = self._computed, self.times
+        if first == last:
+            return
+        steps = self._steps
+        check_finite_steps(steps.x[first:last], first, "input_array")
+        _kernels.rnn_forward(steps.x[first:last][None], self._weight_ih, self._weight_hh, self._bias, self._code,
+                             False, steps.s[first:first + 1][None], steps.s[first + 1:last + 1][None])
+        self._state_list.extend(steps.s[first + 1:last + 1, :, None])
+        self._computed = last
+
+    @property
+    def state_list(self):
+        """``[s_0, s_1, .., s_T]``, ``(state_width, 1)`` each."""
+        self._settle()
+        return self._state_list
 
     def backward(self, sensitivity_array, activator=None):
         """BPTT from ``delta_T`` (error on the last weighted input, ``(state_width, 1)``) or a list of per-step deltas."""
@@ -130,10 +202,12 @@ class RecurrentLayer:
         if activator is not None:
             activation_code(activator)
         errors = per_step_errors(sensitivity_array, self.times, self.state_width, "sensitivity_array")
-        x = np.stack(self._inputs, axis=0).reshape(1, self.times, self.input_width)
-        states = np.stack(self.state_list[1:], axis=0).reshape(1, self.times, self.state_width)
+        self._settle()
+        steps, count = self._steps, self.times
         self._deltas, self._grad_ih, self._grad_hh = _bptt(
-            x, states, self._weight_ih, self._weight_hh, self._code, False, errors)
+            steps.x[:count][None], steps.s[1:count + 1][None], self._weight_ih, self._weight_hh, self._code,
+            False, errors)
+        self._grads = (self._grad_ih, self._grad_hh)
         self.delta_list = [np.zeros((self.state_width, 1))] + list(self._deltas[0, :, :, None])
         self.U_grad = self._grad_ih.T
         self.W_grad = self.gradient = self._grad_hh.T
@@ -141,24 +215,24 @@ class RecurrentLayer:
     @property
     def gradient_list(self):
         """W's gradient term of each step, ``delta_t s_{t-1}^T``; index 0 is zero as in the tutorial."""
-        if not hasattr(self, "_deltas"):
+        if self._grads is None:
             raise RuntimeError("RecurrentLayer.gradient_list read before backward()")
         deltas = self._deltas[0]
-        previous = np.stack(self.state_list[:-1], axis=0)[:, :, 0]
-        terms = np.einsum("ti,tj->tij", deltas, previous)
+        terms = np.einsum("ti,tj->tij", deltas, self._steps.s[:deltas.shape[0]])
         return [np.zeros((self.state_width, self.state_width))] + list(terms)
 
     def update(self):
         """Gradient descent on both weights: ``W -= rate * W_grad``, ``U -= rate * U_grad``."""
-        if not hasattr(self, "_grad_hh"):
+        if self._grads is None:
             raise RuntimeError("RecurrentLayer.update called before backward()")
+        self._settle()
         self._weight_hh -= self.learning_rate * self._grad_hh
         self._weight_ih -= self.learning_rate * self._grad_ih
 
 
 def _bptt(x, states, weight_ih, weight_hh, code, reverse, errors):
     """Run the BPTT kernel on one sequence with the tutorial's net-input errors; (deltas, dU^T, dW^T)."""
-    n, steps, hidden = states.shape
+    hidden = states.shape[2]
     deltas = np.empty_like(states)
     grad_x = np.empty_like(x)
     grad_ih = np.empty_like(weight_ih)
@@ -199,32 +273,45 @@ class BiRecurrentLayer:
         self._back_ih = input_major(uniform, state_width, input_width)
         self._back_hh = input_major(uniform, state_width, state_width)
         self._bias = np.zeros(state_width)
+        self._steps = StepBuffers(x=input_width)
+        self._grads = None
         self.reset_state()
 
     def reset_state(self):
         self.times = 0
-        self._inputs = []
+        self._states = None
 
     def forward(self, input_array):
         """Append one step ``(input_width, 1)``."""
-        self._inputs.append(column(input_array, "input_array", self.input_width))
+        self._steps.reserve(self.times + 1)
+        record_column(self._steps.x[self.times], input_array, "input_array", self.input_width)
         self.times += 1
+        self._states = None
+
+    def _settle(self):
+        # Weights may change after this: states computed so far would then be stale.
+        self._states = None
 
     def _run(self):
-        x = np.stack(self._inputs, axis=0).reshape(1, self.times, self.input_width)
-        ahead = np.empty((1, self.times, self.state_width))
-        behind = np.empty_like(ahead)
-        _kernels.rnn_forward(x, self._weight_ih, self._weight_hh, self._bias, self._code, False, ahead)
-        _kernels.rnn_forward(x, self._back_ih, self._back_hh, self._bias, self._code, True, behind)
-        return x, ahead, behind
+        """Both halves' states over the whole sequence, ``(1, T, state_width)`` each (cached until changed)."""
+        if self._states is None:
+            x = self._steps.x[:self.times][None]
+            check_finite_steps(x[0], 0, "input_array")
+            ahead = np.empty((1, self.times, self.state_width))
+            behind = np.empty_like(ahead)
+            zero = np.empty((0, 1, self.state_width))
+            _kernels.rnn_forward(x, self._weight_ih, self._weight_hh, self._bias, self._code, False, zero, ahead)
+            _kernels.rnn_forward(x, self._back_ih, self._back_hh, self._bias, self._code, True, zero, behind)
+            self._states = (x, ahead, behind)
+        return self._states
 
     @property
     def state_list(self):
+        zero = [np.zeros((2 * self.state_width, 1))]
         if self.times == 0:
-            return [np.zeros((2 * self.state_width, 1))]
+            return zero
         _, ahead, behind = self._run()
-        both = np.concatenate([ahead[0], behind[0]], axis=1)
-        return [np.zeros((2 * self.state_width, 1))] + list(both[:, :, None])
+        return zero + list(np.concatenate([ahead[0], behind[0]], axis=1)[:, :, None])
 
     def backward(self, sensitivity_array, activator=None):
         if self.times == 0:
@@ -234,19 +321,18 @@ class BiRecurrentLayer:
         h = self.state_width
         errors = per_step_errors(sensitivity_array, self.times, 2 * h, "sensitivity_array")
         x, ahead, behind = self._run()
-        d1, self._grad_ih, self._grad_hh = _bptt(
+        d1, grad_ih, grad_hh = _bptt(
             x, ahead, self._weight_ih, self._weight_hh, self._code, False, np.ascontiguousarray(errors[:, :, :h]))
-        d2, self._grad_back_ih, self._grad_back_hh = _bptt(
+        d2, grad_back_ih, grad_back_hh = _bptt(
             x, behind, self._back_ih, self._back_hh, self._code, True, np.ascontiguousarray(errors[:, :, h:]))
+        self._grads = (grad_ih, grad_hh, grad_back_ih, grad_back_hh)
         self.delta_list = [np.zeros((2 * h, 1))] + list(np.concatenate([d1[0], d2[0]], axis=1)[:, :, None])
-        self.U_grad, self.W_grad = self._grad_ih.T, self._grad_hh.T
-        self.U_back_grad, self.W_back_grad = self._grad_back_ih.T, self._grad_back_hh.T
+        self.U_grad, self.W_grad = grad_ih.T, grad_hh.T
+        self.U_back_grad, self.W_back_grad = grad_back_ih.T, grad_back_hh.T
 
     def update(self):
-        if not hasattr(self, "_grad_hh"):
+        if self._grads is None:
             raise RuntimeError("BiRecurrentLayer.update called before backward()")
-        rate = self.learning_rate
-        self._weight_ih -= rate * self._grad_ih
-        self._weight_hh -= rate * self._grad_hh
-        self._back_ih -= rate * self._grad_back_ih
-        self._back_hh -= rate * self._grad_back_hh
+        self._states = None
+        for weight, grad in zip((self._weight_ih, self._weight_hh, self._back_ih, self._back_hh), self._grads):
+            weight -= self.learning_rate * grad
