@@ -205,6 +205,24 @@ def test_float32_stays_float32_and_thread_count_does_not_matter():
     assert np.allclose(results[0][0], reference.forward(x), atol=1e-5)
 
 
+def test_serial_kernels_match_parallel_ones():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(9, 5, 3))
+    w_ih, w_hh, b = rng.normal(size=(3, 16)), rng.normal(size=(4, 16)) * 0.5, rng.normal(size=16)
+    zero = np.empty((0, 1, 4))
+    results = []
+    for forward, backward in ((kernels.lstm_forward, kernels.lstm_backward),
+                              (kernels.lstm_forward_serial, kernels.lstm_backward_serial)):
+        gates, c, tanh_c, h = np.empty((9, 5, 16)), *(np.empty((9, 5, 4)) for _ in range(3))
+        forward(x, w_ih, w_hh, b, zero, zero, gates, c, tanh_c, h)
+        outs = [np.empty((9, 5, 16)), np.empty((9, 6, 4)), np.empty_like(x), np.empty_like(w_ih),
+                np.empty_like(w_hh), np.empty(16)]
+        backward(x, h, c, gates, tanh_c, w_ih, w_hh, np.ones_like(h), *outs)
+        results.append([h, c] + outs)
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+
+
 def test_bad_inputs():
     layer = LSTM(3, 4, return_sequences=False)
     with pytest.raises(RuntimeError, match="before forward"):

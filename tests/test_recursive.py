@@ -126,7 +126,7 @@ def test_tutorial_leaf_delta_is_the_gradient_of_its_data():
         assert_close(leaf.delta, central_difference(loss, leaf.data), **FD, what="leaf delta")
 
 
-def test_float32_and_thread_count():
+def test_float32_thread_count_and_serial_kernels():
     rng = np.random.default_rng(1)
     counter = [0]
     trees = [random_tree(rng, d, 2, counter) for d in (1, 4, 3, 2, 4, 0, 3)]
@@ -144,6 +144,12 @@ def test_float32_and_thread_count():
     for a, b in zip(*results):
         assert a.dtype == np.float32
         assert np.array_equal(a, b)
+    from fastnn.kernels import recursive as kernels
+
+    nodes, children_data = layer.node_states.copy(), np.empty((batch.n_internal, 10), np.float32)
+    kernels.tree_forward_serial(nodes, batch.children, batch.tree_offsets, batch.leaves.shape[0],
+                                layer.params["weight"], layer.params["bias"], 2, children_data)
+    assert np.array_equal(nodes, layer.node_states)
 
 
 def test_bad_trees():

@@ -242,6 +242,23 @@ def test_thread_count_does_not_change_results():
         assert np.array_equal(a, b)
 
 
+def test_serial_kernels_match_parallel_ones():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(9, 5, 3))
+    w_ih, w_hh, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 4)) * 0.5, rng.normal(size=4)
+    zero = np.empty((0, 1, 4))
+    results = []
+    for forward, backward in ((kernels.rnn_forward, kernels.rnn_backward),
+                              (kernels.rnn_forward_serial, kernels.rnn_backward_serial)):
+        states = np.empty((9, 5, 4))
+        forward(x, w_ih, w_hh, b, codes.TANH, True, zero, states)
+        outs = [np.empty((9, 5, 4)), np.empty_like(x), np.empty_like(w_ih), np.empty_like(w_hh), np.empty(4)]
+        backward(x, states, w_ih, w_hh, codes.TANH, True, np.ones_like(states), False, *outs)
+        results.append([states] + outs)
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+
+
 def test_bad_inputs():
     layer = RNN(3, 4)
     with pytest.raises(RuntimeError, match="before forward"):

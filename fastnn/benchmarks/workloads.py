@@ -138,3 +138,7 @@ def _fc():
         return step, 100
 
     return {"python": python, "fastnn": fastnn, "torch": torch}
+
+
+# -- chapters 6-8: recurrent, LSTM and recursive networks (registered by their own module) ----------------
+from . import sequence  # noqa: E402,F401

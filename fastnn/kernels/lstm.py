@@ -38,7 +38,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import jit
-from .recurrent import (BLOCK, accumulate_project, back_recur, gradient_groups, input_gradient, project,
+from .recurrent import (BLOCK, accumulate_project, back_recur, blocks, gradient_groups, input_gradient, project,
                         project_inputs, recur, weight_gradient_group)
 from .vecmath import sigmoid, tanh
 
@@ -70,6 +70,24 @@ def lstm_step(x, h_prev, c_prev, weight_ih, weight_hh, bias, gates, c, tanh_c, h
     lstm_cell(gates, c_prev, c, tanh_c, h)
 
 
+@jit
+def lstm_forward_block(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h, block):
+    """Samples ``block*BLOCK ..`` of :func:`lstm_forward`, advanced together through the time loop."""
+    n0, n1 = block * BLOCK, min(x.shape[0], (block + 1) * BLOCK)
+    steps = x.shape[1]
+    start = h0.shape[0] > 0
+    zero = np.zeros(h.shape[2], h.dtype)
+    project_inputs(x, weight_ih, bias, gates, n0, n1)
+    for t in range(steps):
+        if t > 0:
+            recur(weight_hh, h, t - 1, gates, t, n0, n1)
+        elif start:
+            recur(weight_hh, h0, 0, gates, 0, n0, n1)
+        for n in range(n0, n1):
+            c_prev = c[n, t - 1] if t > 0 else (c0[n, 0] if start else zero)
+            lstm_cell(gates[n, t], c_prev, c[n, t], tanh_c[n, t], h[n, t])
+
+
 @jit(parallel=True)
 def lstm_forward(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h):
     """Run whole sequences: x ``(N, T, F)`` -> gates, c, tanh_c, h (overwritten).
@@ -78,20 +96,46 @@ def lstm_forward(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h):
     H)``), or zero when they are ``(0, 1, H)``.  Blocks of samples run in
     parallel, the time loop inside.
     """
-    n_samples, steps = x.shape[0], x.shape[1]
-    start = h0.shape[0] > 0
-    for block in prange((n_samples + BLOCK - 1) // BLOCK):
-        n0, n1 = block * BLOCK, min(n_samples, (block + 1) * BLOCK)
-        zero = np.zeros(h.shape[2], h.dtype)
-        project_inputs(x, weight_ih, bias, gates, n0, n1)
-        for t in range(steps):
-            if t > 0:
-                recur(weight_hh, h, t - 1, gates, t, n0, n1)
-            elif start:
-                recur(weight_hh, h0, 0, gates, 0, n0, n1)
-            for n in range(n0, n1):
-                c_prev = c[n, t - 1] if t > 0 else (c0[n, 0] if start else zero)
-                lstm_cell(gates[n, t], c_prev, c[n, t], tanh_c[n, t], h[n, t])
+    for block in prange(blocks(x.shape[0])):
+        lstm_forward_block(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h, block)
+
+
+@jit
+def lstm_forward_serial(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h):
+    """:func:`lstm_forward` on the calling thread: for a single block, where starting threads only costs."""
+    for block in range(blocks(x.shape[0])):
+        lstm_forward_block(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h, block)
+
+
+@jit
+def lstm_backward_block(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h, dnet, dh, grad_x, block):
+    """The recursion and input gradient of :func:`lstm_backward` for samples ``block*BLOCK ..``."""
+    n0, n1 = block * BLOCK, min(x.shape[0], (block + 1) * BLOCK)
+    steps, hidden = h.shape[1], h.shape[2]
+    carry_c = np.zeros((n1 - n0, hidden), h.dtype)  # dc_{t+1} * f_{t+1}
+    one = type(carry_c[0, 0])(1)
+    for n in range(n0, n1):
+        dh[n, steps] = 0
+    for t in range(steps - 1, -1, -1):
+        for n in range(n0, n1):
+            dh_t, g_t = dh[n, t + 1], grad_h[n, t]
+            gate, tc, d, cc = gates[n, t], tanh_c[n, t], dnet[n, t], carry_c[n - n0]
+            for j in range(hidden):
+                dh_t[j] += g_t[j]
+            for j in range(hidden):
+                i = gate[j]
+                f = gate[hidden + j]
+                g = gate[2 * hidden + j]
+                o = gate[3 * hidden + j]
+                dc = dh_t[j] * o * (one - tc[j] * tc[j]) + cc[j]
+                c_prev = c[n, t - 1, j] if t > 0 else type(dc)(0)
+                d[j] = dc * g * i * (one - i)
+                d[hidden + j] = dc * c_prev * f * (one - f)
+                d[2 * hidden + j] = dc * i * (one - g * g)
+                d[3 * hidden + j] = dh_t[j] * tc[j] * o * (one - o)
+                cc[j] = dc * f
+        back_recur(weight_hh, dnet, t, dh[n0:n1, t], n0, n1)  # recurrent part of dE/dh_{t-1}
+    input_gradient(weight_ih, dnet, grad_x, n0, n1)
 
 
 @jit(parallel=True)
@@ -100,43 +144,28 @@ def lstm_backward(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h,
     """BPTT over whole sequences (formulas in the module docstring).
 
     Inputs: the forward pass's x, h, c, gates, tanh_c (run from zero h and
-    c); grad_h ``(N, T, H)``
-    (``dE/dh_t`` from above).  Outputs (overwritten): dnet ``(N, T, 4H)``
-    (errors on the gates' weighted inputs, order i, f, g, o), dh ``(N, T+1,
-    H)`` (total ``dE/dh``; index 0 is the zero initial state, index t the
-    output of step t), grad_x ``(N, T, F)``, grad_weight_ih ``(F, 4H)``,
-    grad_weight_hh ``(H, 4H)``, grad_bias ``(4H,)``.
+    c); grad_h ``(N, T, H)`` (``dE/dh_t`` from above).  Outputs
+    (overwritten): dnet ``(N, T, 4H)`` (errors on the gates' weighted
+    inputs, order i, f, g, o), dh ``(N, T+1, H)`` (total ``dE/dh``; index 0
+    is the zero initial state, index t the output of step t), grad_x ``(N,
+    T, F)``, grad_weight_ih ``(F, 4H)``, grad_weight_hh ``(H, 4H)``,
+    grad_bias ``(4H,)``.
 
     The recursion runs per block of samples in parallel; the weight
-    gradients are then summed row by row in one fixed order, bit-identical
-    for any thread count.
+    gradients are then summed in groups of rows, each in one fixed order,
+    bit-identical for any thread count.
     """
-    n_samples, steps, hidden = h.shape
-    for block in prange((n_samples + BLOCK - 1) // BLOCK):
-        n0, n1 = block * BLOCK, min(n_samples, (block + 1) * BLOCK)
-        carry_c = np.zeros((n1 - n0, hidden), h.dtype)  # dc_{t+1} * f_{t+1}
-        one = type(carry_c[0, 0])(1)
-        for n in range(n0, n1):
-            dh[n, steps] = 0
-        for t in range(steps - 1, -1, -1):
-            for n in range(n0, n1):
-                dh_t, g_t = dh[n, t + 1], grad_h[n, t]
-                gate, tc, d, cc = gates[n, t], tanh_c[n, t], dnet[n, t], carry_c[n - n0]
-                for j in range(hidden):
-                    dh_t[j] += g_t[j]
-                for j in range(hidden):
-                    i = gate[j]
-                    f = gate[hidden + j]
-                    g = gate[2 * hidden + j]
-                    o = gate[3 * hidden + j]
-                    dc = dh_t[j] * o * (one - tc[j] * tc[j]) + cc[j]
-                    c_prev = c[n, t - 1, j] if t > 0 else type(dc)(0)
-                    d[j] = dc * g * i * (one - i)
-                    d[hidden + j] = dc * c_prev * f * (one - f)
-                    d[2 * hidden + j] = dc * i * (one - g * g)
-                    d[3 * hidden + j] = dh_t[j] * tc[j] * o * (one - o)
-                    cc[j] = dc * f
-            back_recur(weight_hh, dnet, t, dh[n0:n1, t], n0, n1)  # recurrent part of dE/dh_{t-1}
-        input_gradient(weight_ih, dnet, grad_x, n0, n1)
-    for g in prange(gradient_groups(x.shape[2], hidden)):
+    for block in prange(blocks(x.shape[0])):
+        lstm_backward_block(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h, dnet, dh, grad_x, block)
+    for g in prange(gradient_groups(x.shape[2], h.shape[2])):
+        weight_gradient_group(x, h, dnet, False, g, grad_weight_ih, grad_weight_hh, grad_bias)
+
+
+@jit
+def lstm_backward_serial(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h,
+                         dnet, dh, grad_x, grad_weight_ih, grad_weight_hh, grad_bias):
+    """:func:`lstm_backward` on the calling thread (same results, bit for bit)."""
+    for block in range(blocks(x.shape[0])):
+        lstm_backward_block(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h, dnet, dh, grad_x, block)
+    for g in range(gradient_groups(x.shape[2], h.shape[2])):
         weight_gradient_group(x, h, dnet, False, g, grad_weight_ih, grad_weight_hh, grad_bias)

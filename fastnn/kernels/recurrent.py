@@ -180,6 +180,21 @@ def input_gradient(weight, deltas, grad_x, n0, n1):
 
 
 @jit
+def blocks(n_samples):
+    """How many blocks of at most BLOCK samples cover `n_samples`."""
+    return (n_samples + BLOCK - 1) // BLOCK
+
+
+def serial(n_samples):
+    """True when one block holds every sample: the ``*_serial`` kernels then avoid starting the thread pool.
+
+    (On a loaded machine a parallel region waits for every thread to be
+    scheduled, which costs more than a single block's work.)
+    """
+    return n_samples <= BLOCK
+
+
+@jit
 def gradient_groups(features, hidden):
     """How many parallel work items :func:`weight_gradient_group` splits a weight gradient into."""
     return (features + GROUP - 1) // GROUP + (hidden + GROUP - 1) // GROUP + 1
@@ -254,6 +269,22 @@ def rnn_step(x, state_prev, weight_ih, weight_hh, bias, code, state):
     activate_inplace(state, code)
 
 
+@jit
+def rnn_forward_block(x, weight_ih, weight_hh, bias, code, reverse, initial, states, block):
+    """Samples ``block*BLOCK ..`` of :func:`rnn_forward`, advanced together through the time loop."""
+    n0, n1 = block * BLOCK, min(x.shape[0], (block + 1) * BLOCK)
+    steps = x.shape[1]
+    project_inputs(x, weight_ih, bias, states, n0, n1)
+    for k in range(steps):
+        t = steps - 1 - k if reverse else k
+        if k > 0:
+            recur(weight_hh, states, t + 1 if reverse else t - 1, states, t, n0, n1)
+        elif initial.shape[0] > 0:
+            recur(weight_hh, initial, 0, states, t, n0, n1)
+        for n in range(n0, n1):
+            activate_inplace(states[n, t], code)
+
+
 @jit(parallel=True)
 def rnn_forward(x, weight_ih, weight_hh, bias, code, reverse, initial, states):
     """Run whole sequences: x ``(N, T, F)`` -> states ``(N, T, H)``.
@@ -262,18 +293,36 @@ def rnn_forward(x, weight_ih, weight_hh, bias, code, reverse, initial, states):
     ``initial[n, 0]`` (``initial`` is ``(N, 1, H)``, or ``(0, 1, H)`` for a
     zero state); blocks of samples run in parallel, the time loop inside.
     """
-    n_samples, steps = x.shape[0], x.shape[1]
-    for block in prange((n_samples + BLOCK - 1) // BLOCK):
-        n0, n1 = block * BLOCK, min(n_samples, (block + 1) * BLOCK)
-        project_inputs(x, weight_ih, bias, states, n0, n1)
-        for k in range(steps):
-            t = steps - 1 - k if reverse else k
-            if k > 0:
-                recur(weight_hh, states, t + 1 if reverse else t - 1, states, t, n0, n1)
-            elif initial.shape[0] > 0:
-                recur(weight_hh, initial, 0, states, t, n0, n1)
-            for n in range(n0, n1):
-                activate_inplace(states[n, t], code)
+    for block in prange(blocks(x.shape[0])):
+        rnn_forward_block(x, weight_ih, weight_hh, bias, code, reverse, initial, states, block)
+
+
+@jit
+def rnn_forward_serial(x, weight_ih, weight_hh, bias, code, reverse, initial, states):
+    """:func:`rnn_forward` on the calling thread: for a single block, where starting threads only costs."""
+    for block in range(blocks(x.shape[0])):
+        rnn_forward_block(x, weight_ih, weight_hh, bias, code, reverse, initial, states, block)
+
+
+@jit
+def rnn_backward_block(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_net, deltas, grad_x, block):
+    """The delta recursion and input gradient of :func:`rnn_backward` for samples ``block*BLOCK ..``."""
+    n0, n1 = block * BLOCK, min(x.shape[0], (block + 1) * BLOCK)
+    steps, hidden = states.shape[1], states.shape[2]
+    carry = np.zeros((n1 - n0, hidden), states.dtype)  # W^T delta of the step processed before
+    for k in range(steps - 1, -1, -1):
+        t = steps - 1 - k if reverse else k
+        for n in range(n0, n1):
+            delta, s, g, c = deltas[n, t], states[n, t], grad[n, t], carry[n - n0]
+            if grad_is_net:
+                for j in range(hidden):
+                    delta[j] = g[j] + derivative(s[j], code) * c[j]
+            else:
+                for j in range(hidden):
+                    delta[j] = derivative(s[j], code) * (g[j] + c[j])
+        if k > 0:
+            back_recur(weight_hh, deltas, t, carry, n0, n1)
+    input_gradient(weight_ih, deltas, grad_x, n0, n1)
 
 
 @jit(parallel=True)
@@ -282,33 +331,27 @@ def rnn_backward(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_n
     """BPTT over whole sequences (formulas in the module docstring).
 
     Inputs: x ``(N, T, F)``, states ``(N, T, H)`` from :func:`rnn_forward`
-    run from a zero state,
-    grad ``(N, T, H)`` (``dE/ds_t``, or ``dE/dnet_t`` with ``grad_is_net``).
-    Outputs (overwritten): deltas ``(N, T, H)`` (``dE/dnet_t``), grad_x
-    ``(N, T, F)``, grad_weight_ih ``(F, H)``, grad_weight_hh ``(H, H)``,
-    grad_bias ``(H,)``.
+    run from a zero state, grad ``(N, T, H)`` (``dE/ds_t``, or ``dE/dnet_t``
+    with ``grad_is_net``).  Outputs (overwritten): deltas ``(N, T, H)``
+    (``dE/dnet_t``), grad_x ``(N, T, F)``, grad_weight_ih ``(F, H)``,
+    grad_weight_hh ``(H, H)``, grad_bias ``(H,)``.
 
     The delta recursion runs per block of samples in parallel; the weight
-    gradients are then summed row by row (a parallel loop over rows, each
-    summed over samples and steps in one fixed order), so the result is
-    bit-identical for any thread count.
+    gradients are then summed in groups of rows (a parallel loop over
+    groups, each summed over samples and steps in one fixed order), so the
+    result is bit-identical for any thread count.
     """
-    n_samples, steps, hidden = states.shape
-    for block in prange((n_samples + BLOCK - 1) // BLOCK):
-        n0, n1 = block * BLOCK, min(n_samples, (block + 1) * BLOCK)
-        carry = np.zeros((n1 - n0, hidden), states.dtype)  # W^T delta of the step processed before
-        for k in range(steps - 1, -1, -1):
-            t = steps - 1 - k if reverse else k
-            for n in range(n0, n1):
-                delta, s, g, c = deltas[n, t], states[n, t], grad[n, t], carry[n - n0]
-                if grad_is_net:
-                    for j in range(hidden):
-                        delta[j] = g[j] + derivative(s[j], code) * c[j]
-                else:
-                    for j in range(hidden):
-                        delta[j] = derivative(s[j], code) * (g[j] + c[j])
-            if k > 0:
-                back_recur(weight_hh, deltas, t, carry, n0, n1)
-        input_gradient(weight_ih, deltas, grad_x, n0, n1)
-    for g in prange(gradient_groups(x.shape[2], hidden)):
+    for block in prange(blocks(x.shape[0])):
+        rnn_backward_block(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_net, deltas, grad_x, block)
+    for g in prange(gradient_groups(x.shape[2], states.shape[2])):
+        weight_gradient_group(x, states, deltas, reverse, g, grad_weight_ih, grad_weight_hh, grad_bias)
+
+
+@jit
+def rnn_backward_serial(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_net,
+                        deltas, grad_x, grad_weight_ih, grad_weight_hh, grad_bias):
+    """:func:`rnn_backward` on the calling thread (same results, bit for bit)."""
+    for block in range(blocks(x.shape[0])):
+        rnn_backward_block(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_net, deltas, grad_x, block)
+    for g in range(gradient_groups(x.shape[2], states.shape[2])):
         weight_gradient_group(x, states, deltas, reverse, g, grad_weight_ih, grad_weight_hh, grad_bias)

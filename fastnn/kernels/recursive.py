@@ -36,6 +36,17 @@ def node_forward(children_data, weight, bias, code, out):
     activate_inplace(out, code)
 
 
+@jit
+def tree_forward_one(nodes, children, tree_offsets, n_leaves, weight, bias, code, children_data, k):
+    """Tree k of :func:`tree_forward`: its internal nodes in post-order."""
+    width = nodes.shape[1]
+    for p in range(tree_offsets[k], tree_offsets[k + 1]):
+        concat = children_data[p]
+        for c in range(children.shape[1]):
+            concat[c * width:(c + 1) * width] = nodes[children[p, c]]
+        node_forward(concat, weight, bias, code, nodes[n_leaves + p])
+
+
 @jit(parallel=True)
 def tree_forward(nodes, children, tree_offsets, n_leaves, weight, bias, code, children_data):
     """Compute rows ``L..L+I-1`` of `nodes` (the leaves' rows are given); trees run in parallel.
@@ -43,13 +54,49 @@ def tree_forward(nodes, children, tree_offsets, n_leaves, weight, bias, code, ch
     Also fills ``children_data (I, C*D)``, the concatenated children of each
     internal node, which the weight gradient needs.
     """
-    width = nodes.shape[1]
     for k in prange(tree_offsets.shape[0] - 1):
-        for p in range(tree_offsets[k], tree_offsets[k + 1]):
-            concat = children_data[p]
-            for c in range(children.shape[1]):
-                concat[c * width:(c + 1) * width] = nodes[children[p, c]]
-            node_forward(concat, weight, bias, code, nodes[n_leaves + p])
+        tree_forward_one(nodes, children, tree_offsets, n_leaves, weight, bias, code, children_data, k)
+
+
+@jit
+def tree_forward_serial(nodes, children, tree_offsets, n_leaves, weight, bias, code, children_data):
+    """:func:`tree_forward` on the calling thread (for one tree or a few small ones)."""
+    for k in range(tree_offsets.shape[0] - 1):
+        tree_forward_one(nodes, children, tree_offsets, n_leaves, weight, bias, code, children_data, k)
+
+
+@jit
+def tree_backward_one(nodes, children, tree_offsets, roots, n_leaves, weight, code, grad_roots, grad_is_net,
+                      node_grads, deltas, k):
+    """Tree k of :func:`tree_backward`: deltas of its internal nodes, gradients of its nodes."""
+    width = nodes.shape[1]
+    node_grads[roots[k]] = grad_roots[k]
+    for p in range(tree_offsets[k + 1] - 1, tree_offsets[k] - 1, -1):
+        row = n_leaves + p
+        g, s, delta = node_grads[row], nodes[row], deltas[p]
+        if grad_is_net and row == roots[k]:
+            delta[:] = g
+        else:
+            for j in range(width):
+                delta[j] = derivative(s[j], code) * g[j]
+        for c in range(children.shape[1]):
+            back_project(weight[c * width:(c + 1) * width], delta, node_grads[children[p, c]])
+
+
+@jit
+def tree_weight_group(children_data, deltas, g, grad_weight, grad_bias):
+    """Work item g of the weight gradient: GROUP rows of ``grad_weight``, or (the last) ``grad_bias``."""
+    n_internal, rows = children_data.shape
+    width = deltas.shape[1]
+    r0 = g * GROUP
+    if r0 < rows:
+        accumulate_rows(children_data.reshape(1, n_internal, rows), deltas.reshape(1, n_internal, width),
+                        r0, min(rows, r0 + GROUP), False, False, grad_weight[r0:r0 + GROUP])
+    else:
+        grad_bias[:] = 0
+        for p in range(n_internal):
+            for j in range(width):
+                grad_bias[j] += deltas[p, j]
 
 
 @jit(parallel=True)
@@ -65,31 +112,24 @@ def tree_backward(nodes, children, tree_offsets, roots, n_leaves, children_data,
     Trees run in parallel; the weight gradient is then summed in groups of
     rows, each in one fixed order, bit-identical for any thread count.
     """
-    width = nodes.shape[1]
-    child_count = children.shape[1]
     for k in prange(tree_offsets.shape[0] - 1):
-        node_grads[roots[k]] = grad_roots[k]
-        for p in range(tree_offsets[k + 1] - 1, tree_offsets[k] - 1, -1):
-            row = n_leaves + p
-            g, s, delta = node_grads[row], nodes[row], deltas[p]
-            if grad_is_net and row == roots[k]:
-                delta[:] = g
-            else:
-                for j in range(width):
-                    delta[j] = derivative(s[j], code) * g[j]
-            for c in range(child_count):
-                back_project(weight[c * width:(c + 1) * width], delta, node_grads[children[p, c]])
-    n_internal = deltas.shape[0]
-    rows = weight.shape[0]
-    source = children_data.reshape(1, n_internal, rows)
-    per_node = deltas.reshape(1, n_internal, width)
-    for g in prange((rows + GROUP - 1) // GROUP + 1):
-        r0 = g * GROUP
-        if r0 < rows:
-            r1 = min(rows, r0 + GROUP)
-            accumulate_rows(source, per_node, r0, r1, False, False, grad_weight[r0:r1])
-        else:
-            grad_bias[:] = 0
-            for p in range(n_internal):
-                for j in range(width):
-                    grad_bias[j] += deltas[p, j]
+        tree_backward_one(nodes, children, tree_offsets, roots, n_leaves, weight, code, grad_roots, grad_is_net,
+                          node_grads, deltas, k)
+    for g in prange((weight.shape[0] + GROUP - 1) // GROUP + 1):
+        tree_weight_group(children_data, deltas, g, grad_weight, grad_bias)
+
+
+@jit
+def tree_backward_serial(nodes, children, tree_offsets, roots, n_leaves, children_data, weight, code,
+                         grad_roots, grad_is_net, node_grads, deltas, grad_weight, grad_bias):
+    """:func:`tree_backward` on the calling thread (same results, bit for bit)."""
+    for k in range(tree_offsets.shape[0] - 1):
+        tree_backward_one(nodes, children, tree_offsets, roots, n_leaves, weight, code, grad_roots, grad_is_net,
+                          node_grads, deltas, k)
+    for g in range((weight.shape[0] + GROUP - 1) // GROUP + 1):
+        tree_weight_group(children_data, deltas, g, grad_weight, grad_bias)
+
+
+def serial(n_trees, n_internal):
+    """True when a batch is too small to pay for starting the thread pool (one tree, or few nodes)."""
+    return n_trees == 1 or n_internal < 64

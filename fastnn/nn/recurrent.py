@@ -108,17 +108,18 @@ class RNN(_Sequence):
     def _run(self, x, suffix, reverse):
         p = self.params
         states = np.empty((x.shape[0], x.shape[1], self.hidden_size), self.dtype)
-        _recurrent.rnn_forward(x, p["weight_ih" + suffix], p["weight_hh" + suffix], p["bias" + suffix],
-                               self._code, reverse, self._zero_state(), states)
+        forward = _recurrent.rnn_forward_serial if _recurrent.serial(x.shape[0]) else _recurrent.rnn_forward
+        forward(x, p["weight_ih" + suffix], p["weight_hh" + suffix], p["bias" + suffix],
+                self._code, reverse, self._zero_state(), states)
         return states
 
     def _backprop(self, x, states, grad, suffix, reverse, grad_x):
         """BPTT for one direction; fills that direction's grads and returns its input gradient."""
         p, g = self.params, self.grads
         deltas = np.empty_like(states)
-        _recurrent.rnn_backward(x, states, p["weight_ih" + suffix], p["weight_hh" + suffix], self._code, reverse,
-                                grad, False, deltas, grad_x, g["weight_ih" + suffix], g["weight_hh" + suffix],
-                                g["bias" + suffix])
+        backward = _recurrent.rnn_backward_serial if _recurrent.serial(x.shape[0]) else _recurrent.rnn_backward
+        backward(x, states, p["weight_ih" + suffix], p["weight_hh" + suffix], self._code, reverse, grad, False,
+                 deltas, grad_x, g["weight_ih" + suffix], g["weight_hh" + suffix], g["bias" + suffix])
         return grad_x
 
     def forward(self, x):
@@ -209,7 +210,8 @@ class LSTM(_Sequence):
         gates = np.empty((n, steps, 4 * hidden), self.dtype)
         c, tanh_c, h = (np.empty((n, steps, hidden), self.dtype) for _ in range(3))
         zero = self._zero_state()
-        _lstm.lstm_forward(x, p["weight_ih"], p["weight_hh"], p["bias"], zero, zero, gates, c, tanh_c, h)
+        forward = _lstm.lstm_forward_serial if _recurrent.serial(n) else _lstm.lstm_forward
+        forward(x, p["weight_ih"], p["weight_hh"], p["bias"], zero, zero, gates, c, tanh_c, h)
         self._cache = (x, h, c, gates, tanh_c)
         return h if self.return_sequences else h[:, -1].copy()
 
@@ -222,8 +224,9 @@ class LSTM(_Sequence):
         grad_x = np.empty_like(x)
         dnet = np.empty_like(gates)
         dh = np.empty((n, steps + 1, hidden), self.dtype)
-        _lstm.lstm_backward(x, h, c, gates, tanh_c, p["weight_ih"], p["weight_hh"], grad,
-                            dnet, dh, grad_x, g["weight_ih"], g["weight_hh"], g["bias"])
+        backward = _lstm.lstm_backward_serial if _recurrent.serial(n) else _lstm.lstm_backward
+        backward(x, h, c, gates, tanh_c, p["weight_ih"], p["weight_hh"], grad,
+                 dnet, dh, grad_x, g["weight_ih"], g["weight_hh"], g["bias"])
         return grad_x
 
     def get_config(self):

@@ -107,7 +107,7 @@ class LstmLayer:
         s, hidden = self._steps, self.state_width
         check_finite_steps(s.x[first:last], first, "x")
         new = slice(first + 1, last + 1)
-        _kernels.lstm_forward(s.x[first:last][None], self._weight_ih, self._weight_hh, self._bias,
+        _kernels.lstm_forward_serial(s.x[first:last][None], self._weight_ih, self._weight_hh, self._bias,
                               s.h[first:first + 1][None], s.c[first:first + 1][None],
                               s.gates[new][None], s.c[new][None], s.tanh_c[new][None], s.h[new][None])
         self._lists["h"].extend(s.h[new, :, None])
@@ -133,7 +133,7 @@ class LstmLayer:
         dh = np.empty((1, steps + 1, hidden))
         grad_x = np.empty_like(x_seq)
         grads = tuple(np.empty_like(a) for a in (self._weight_ih, self._weight_hh, self._bias))
-        _kernels.lstm_backward(x_seq, s.h[rows][None], s.c[rows][None], s.gates[rows][None], s.tanh_c[rows][None],
+        _kernels.lstm_backward_serial(x_seq, s.h[rows][None], s.c[rows][None], s.gates[rows][None], s.tanh_c[rows][None],
                                self._weight_ih, self._weight_hh, grad_h, dnet, dh, grad_x, *grads)
         self._grads = grads
         self._grad_views = _views(*grads, hidden)

@@ -88,6 +88,13 @@ def post_order(root, children_of, child_count, what):
             stack.append(frame)
 
 
+def _node_data(data, name, width):
+    """A node's data as a float64 ``(width, 1)`` column; a float64 array of that shape passes as it is."""
+    if type(data) is np.ndarray and data.dtype == np.float64 and data.shape == (width, 1):
+        return data
+    return column(data, name, width)
+
+
 def node_rows(codes, n_leaves):
     """Node-table rows for :func:`post_order` codes: leaf i -> i, internal node p -> n_leaves + p."""
     codes = np.asarray(codes, np.int64)
@@ -135,7 +142,8 @@ class RecursiveLayer:
             if any(child is other for other in children[:i]):
                 raise ValueError(f"children[{i}] is passed twice: a node can have only one parent")
         width = self.node_width
-        children_data = np.concatenate([column(c.data, f"children[{i}].data", width) for i, c in enumerate(children)])
+        children_data = np.concatenate([_node_data(c.data, f"children[{i}].data", width)
+                                        for i, c in enumerate(children)])
         parent = np.empty((width, 1))
         _kernels.node_forward(children_data[:, 0], self._weight, self._bias, self._code, parent[:, 0])
         self.root = TreeNode(parent, children, children_data)
@@ -153,12 +161,12 @@ class RecursiveLayer:
             raise ValueError("the tree under root is not a tree: a leaf is reached twice (a shared node)")
         nodes = np.empty((n_leaves + n_internal, width))
         for i, node in enumerate(leaves + internal):
-            nodes[i] = column(node.data, "node data", width)[:, 0]
+            nodes[i] = _node_data(node.data, "node data", width)[:, 0]
         children_data = np.ascontiguousarray(nodes[node_rows(codes, n_leaves)].reshape(n_internal, -1))
         node_grads = np.empty_like(nodes)
         deltas = np.empty((n_internal, width))
         grad_weight, grad_bias = np.empty_like(self._weight), np.empty_like(self._bias)
-        _kernels.tree_backward(nodes, node_rows(codes, n_leaves), np.array([0, n_internal], np.int64),
+        _kernels.tree_backward_serial(nodes, node_rows(codes, n_leaves), np.array([0, n_internal], np.int64),
                                np.array([n_leaves + root_code], np.int64), n_leaves, children_data, self._weight,
                                self._code, delta.T.copy(), True, node_grads, deltas, grad_weight, grad_bias)
         for i, node in enumerate(leaves):

@@ -184,7 +184,7 @@ class RecurrentLayer:
             return
         steps = self._steps
         check_finite_steps(steps.x[first:last], first, "input_array")
-        _kernels.rnn_forward(steps.x[first:last][None], self._weight_ih, self._weight_hh, self._bias, self._code,
+        _kernels.rnn_forward_serial(steps.x[first:last][None], self._weight_ih, self._weight_hh, self._bias, self._code,
                              False, steps.s[first:first + 1][None], steps.s[first + 1:last + 1][None])
         self._state_list.extend(steps.s[first + 1:last + 1, :, None])
         self._computed = last
@@ -238,7 +238,7 @@ def _bptt(x, states, weight_ih, weight_hh, code, reverse, errors):
     grad_ih = np.empty_like(weight_ih)
     grad_hh = np.empty_like(weight_hh)
     grad_bias = np.empty(hidden)
-    _kernels.rnn_backward(x, states, weight_ih, weight_hh, code, reverse, errors, True,
+    _kernels.rnn_backward_serial(x, states, weight_ih, weight_hh, code, reverse, errors, True,
                           deltas, grad_x, grad_ih, grad_hh, grad_bias)
     return deltas, grad_ih, grad_hh
 
@@ -300,8 +300,8 @@ class BiRecurrentLayer:
             ahead = np.empty((1, self.times, self.state_width))
             behind = np.empty_like(ahead)
             zero = np.empty((0, 1, self.state_width))
-            _kernels.rnn_forward(x, self._weight_ih, self._weight_hh, self._bias, self._code, False, zero, ahead)
-            _kernels.rnn_forward(x, self._back_ih, self._back_hh, self._bias, self._code, True, zero, behind)
+            _kernels.rnn_forward_serial(x, self._weight_ih, self._weight_hh, self._bias, self._code, False, zero, ahead)
+            _kernels.rnn_forward_serial(x, self._back_ih, self._back_hh, self._bias, self._code, True, zero, behind)
             self._states = (x, ahead, behind)
         return self._states
 
