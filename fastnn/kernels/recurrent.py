@@ -60,12 +60,11 @@ def activate_inplace(values, code):
             values[j] = values[j] if values[j] > zero else zero
 
 
-@jit(inline=True)
-def axpy4(target, a0, a1, a2, a3, w0, w1, w2, w3):
-    """``target += a0 w0 + a1 w1 + a2 w2 + a3 w3``: four rows per pass, one load and store of `target`."""
-    for j in range(target.shape[0]):
-        target[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
-
+# -- small dense products ---------------------------------------------------------------------
+# The hot loops run over contiguous rows (length M = H or 4H).  The 4x4 forms
+# combine four rows of one operand with four of the other per pass: sixteen
+# multiply-adds for every eight loads and four stores, which keeps the
+# vector units busy instead of the load and store ports.
 
 @jit(inline=True)
 def axpy(target, a, w):
@@ -75,8 +74,36 @@ def axpy(target, a, w):
 
 
 @jit(inline=True)
+def axpy4(target, a0, a1, a2, a3, w0, w1, w2, w3):
+    """``target += a0 w0 + a1 w1 + a2 w2 + a3 w3``."""
+    for j in range(target.shape[0]):
+        target[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
+
+
+@jit(inline=True)
+def axpy_4x4(t0, t1, t2, t3, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23,
+             a30, a31, a32, a33, w0, w1, w2, w3):
+    """``t_q += sum_k a_qk w_k`` for q, k = 0..3: four targets, four rows."""
+    for j in range(t0.shape[0]):
+        x0, x1, x2, x3 = w0[j], w1[j], w2[j], w3[j]
+        t0[j] += a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+        t1[j] += a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+        t2[j] += a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+        t3[j] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+
+
+@jit(inline=True)
+def dot(a, b):
+    """``sum(a * b)`` over two vectors of one length."""
+    acc = type(a[0])(0)
+    for j in range(a.shape[0]):
+        acc += a[j] * b[j]
+    return acc
+
+
+@jit(inline=True)
 def dot4(w0, w1, w2, w3, v):
-    """``(w0 . v, w1 . v, w2 . v, w3 . v)``: four dot products sharing each read of `v`."""
+    """``(w0 . v, w1 . v, w2 . v, w3 . v)``."""
     s0 = s1 = s2 = s3 = type(v[0])(0)
     for j in range(v.shape[0]):
         vj = v[j]
@@ -88,12 +115,34 @@ def dot4(w0, w1, w2, w3, v):
 
 
 @jit(inline=True)
-def dot(a, b):
-    """``sum(a * b)`` over two vectors of one length."""
-    acc = type(a[0])(0)
-    for j in range(a.shape[0]):
-        acc += a[j] * b[j]
-    return acc
+def dot_4x4(w0, w1, w2, w3, v0, v1, v2, v3):
+    """The sixteen dot products ``w_k . v_q``, returned as ``(k=0: q=0..3, k=1: q=0..3, ..)``."""
+    zero = type(v0[0])(0)
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+    for j in range(v0.shape[0]):
+        y0, y1, y2, y3 = v0[j], v1[j], v2[j], v3[j]
+        x = w0[j]
+        s00 += x * y0
+        s01 += x * y1
+        s02 += x * y2
+        s03 += x * y3
+        x = w1[j]
+        s10 += x * y0
+        s11 += x * y1
+        s12 += x * y2
+        s13 += x * y3
+        x = w2[j]
+        s20 += x * y0
+        s21 += x * y1
+        s22 += x * y2
+        s23 += x * y3
+        x = w3[j]
+        s30 += x * y0
+        s31 += x * y1
+        s32 += x * y2
+        s33 += x * y3
+    return s00, s01, s02, s03, s10, s11, s12, s13, s20, s21, s22, s23, s30, s31, s32, s33
 
 
 @jit(inline=True)
@@ -131,29 +180,61 @@ def back_project(weight, delta, out):
 def project_inputs(x, weight, bias, out, n0, n1):
     """``out[n, t] = bias + weight^T x[n, t]`` for samples n0..n1-1 and every step.
 
-    x ``(N, T, I)``, weight ``(I, M)``, out ``(N, T, M)``.
+    x ``(N, T, I)``, weight ``(I, M)``, out ``(N, T, M)``; four steps and
+    four weight rows per pass.
     """
+    steps, rows = x.shape[1], x.shape[2]
+    full_steps, full_rows = steps - steps % 4, rows - rows % 4
     for n in range(n0, n1):
-        for t in range(x.shape[1]):
-            project(x[n, t], weight, bias, out[n, t])
+        a, o = x[n], out[n]
+        for t in range(0, full_steps, 4):
+            o0, o1, o2, o3 = o[t], o[t + 1], o[t + 2], o[t + 3]
+            for j in range(o0.shape[0]):
+                o0[j] = o1[j] = o2[j] = o3[j] = bias[j]
+            for i in range(0, full_rows, 4):
+                axpy_4x4(o0, o1, o2, o3,
+                         a[t, i], a[t, i + 1], a[t, i + 2], a[t, i + 3],
+                         a[t + 1, i], a[t + 1, i + 1], a[t + 1, i + 2], a[t + 1, i + 3],
+                         a[t + 2, i], a[t + 2, i + 1], a[t + 2, i + 2], a[t + 2, i + 3],
+                         a[t + 3, i], a[t + 3, i + 1], a[t + 3, i + 2], a[t + 3, i + 3],
+                         weight[i], weight[i + 1], weight[i + 2], weight[i + 3])
+            for i in range(full_rows, rows):
+                row = weight[i]
+                axpy(o0, a[t, i], row)
+                axpy(o1, a[t + 1, i], row)
+                axpy(o2, a[t + 2, i], row)
+                axpy(o3, a[t + 3, i], row)
+        for t in range(full_steps, steps):
+            project(a[t], weight, bias, o[t])
 
 
 @jit(inline=True)
 def recur(weight, source, t_source, out, t_out, n0, n1):
     """``out[n, t_out] += weight^T source[n, t_source]`` for samples n0..n1-1.
 
-    Four weight rows at a time, read once from cache for all the samples.
+    Four samples and four weight rows per pass: each weight row is read
+    from cache once for four samples.
     """
     rows = weight.shape[0]
     full = rows - rows % 4
-    for i in range(0, full, 4):
-        w0, w1, w2, w3 = weight[i], weight[i + 1], weight[i + 2], weight[i + 3]
-        for n in range(n0, n1):
-            a = source[n, t_source]
-            axpy4(out[n, t_out], a[i], a[i + 1], a[i + 2], a[i + 3], w0, w1, w2, w3)
-    for i in range(full, rows):
-        for n in range(n0, n1):
-            axpy(out[n, t_out], source[n, t_source, i], weight[i])
+    n = n0
+    while n + 4 <= n1:
+        a0, a1, a2, a3 = source[n, t_source], source[n + 1, t_source], source[n + 2, t_source], source[n + 3, t_source]
+        o0, o1, o2, o3 = out[n, t_out], out[n + 1, t_out], out[n + 2, t_out], out[n + 3, t_out]
+        for i in range(0, full, 4):
+            axpy_4x4(o0, o1, o2, o3,
+                     a0[i], a0[i + 1], a0[i + 2], a0[i + 3], a1[i], a1[i + 1], a1[i + 2], a1[i + 3],
+                     a2[i], a2[i + 1], a2[i + 2], a2[i + 3], a3[i], a3[i + 1], a3[i + 2], a3[i + 3],
+                     weight[i], weight[i + 1], weight[i + 2], weight[i + 3])
+        for i in range(full, rows):
+            row = weight[i]
+            axpy(o0, a0[i], row)
+            axpy(o1, a1[i], row)
+            axpy(o2, a2[i], row)
+            axpy(o3, a3[i], row)
+        n += 4
+    for m in range(n, n1):
+        accumulate_project(source[m, t_source], weight, out[m, t_out])
 
 
 @jit(inline=True)
@@ -161,22 +242,40 @@ def back_recur(weight, deltas, t, out, n0, n1):
     """``out[n - n0] = weight deltas[n, t]`` for samples n0..n1-1 (weight ``(I, M)``, out rows ``(I,)``)."""
     rows = weight.shape[0]
     full = rows - rows % 4
-    for i in range(0, full, 4):
-        w0, w1, w2, w3 = weight[i], weight[i + 1], weight[i + 2], weight[i + 3]
-        for n in range(n0, n1):
-            o = out[n - n0]
-            o[i], o[i + 1], o[i + 2], o[i + 3] = dot4(w0, w1, w2, w3, deltas[n, t])
-    for i in range(full, rows):
-        for n in range(n0, n1):
-            out[n - n0, i] = dot(weight[i], deltas[n, t])
+    n = n0
+    while n + 4 <= n1:
+        d0, d1, d2, d3 = deltas[n, t], deltas[n + 1, t], deltas[n + 2, t], deltas[n + 3, t]
+        o0, o1, o2, o3 = out[n - n0], out[n + 1 - n0], out[n + 2 - n0], out[n + 3 - n0]
+        for i in range(0, full, 4):
+            (o0[i], o1[i], o2[i], o3[i], o0[i + 1], o1[i + 1], o2[i + 1], o3[i + 1],
+             o0[i + 2], o1[i + 2], o2[i + 2], o3[i + 2], o0[i + 3], o1[i + 3], o2[i + 3], o3[i + 3]) = dot_4x4(
+                weight[i], weight[i + 1], weight[i + 2], weight[i + 3], d0, d1, d2, d3)
+        for i in range(full, rows):
+            row = weight[i]
+            o0[i], o1[i], o2[i], o3[i] = dot(row, d0), dot(row, d1), dot(row, d2), dot(row, d3)
+        n += 4
+    for m in range(n, n1):
+        back_project(weight, deltas[m, t], out[m - n0])
 
 
 @jit
 def input_gradient(weight, deltas, grad_x, n0, n1):
-    """``grad_x[n, t] = weight deltas[n, t]`` for samples n0..n1-1 and every step."""
+    """``grad_x[n, t] = weight deltas[n, t]`` for samples n0..n1-1 and every step; four steps per pass."""
+    steps, rows = deltas.shape[1], weight.shape[0]
+    full_steps, full_rows = steps - steps % 4, rows - rows % 4
     for n in range(n0, n1):
-        for t in range(deltas.shape[1]):
-            back_project(weight, deltas[n, t], grad_x[n, t])
+        d, g = deltas[n], grad_x[n]
+        for t in range(0, full_steps, 4):
+            g0, g1, g2, g3 = g[t], g[t + 1], g[t + 2], g[t + 3]
+            for i in range(0, full_rows, 4):
+                (g0[i], g1[i], g2[i], g3[i], g0[i + 1], g1[i + 1], g2[i + 1], g3[i + 1],
+                 g0[i + 2], g1[i + 2], g2[i + 2], g3[i + 2], g0[i + 3], g1[i + 3], g2[i + 3], g3[i + 3]) = dot_4x4(
+                    weight[i], weight[i + 1], weight[i + 2], weight[i + 3], d[t], d[t + 1], d[t + 2], d[t + 3])
+            for i in range(full_rows, rows):
+                row = weight[i]
+                g0[i], g1[i], g2[i], g3[i] = dot(row, d[t]), dot(row, d[t + 1]), dot(row, d[t + 2]), dot(row, d[t + 3])
+        for t in range(full_steps, steps):
+            back_project(weight, d[t], g[t])
 
 
 @jit
@@ -185,13 +284,15 @@ def blocks(n_samples):
     return (n_samples + BLOCK - 1) // BLOCK
 
 
-def serial(n_samples):
-    """True when one block holds every sample: the ``*_serial`` kernels then avoid starting the thread pool.
+# Below this many multiply-adds a call runs on one thread: starting the thread pool costs more than it
+# saves, and on a machine busy with other processes a parallel region can wait a whole time slice for
+# every thread to be scheduled.
+SERIAL_WORK = 1_000_000
 
-    (On a loaded machine a parallel region waits for every thread to be
-    scheduled, which costs more than a single block's work.)
-    """
-    return n_samples <= BLOCK
+
+def serial(n_samples, work):
+    """True when the ``*_serial`` kernels should run: one block of samples, or less than SERIAL_WORK of `work`."""
+    return n_samples <= BLOCK or work < SERIAL_WORK
 
 
 @jit
@@ -204,32 +305,35 @@ def gradient_groups(features, hidden):
 def accumulate_rows(source, deltas, r0, r1, previous, reverse, target):
     """``target[r - r0] = sum_{n,t} source[n, t', r] * deltas[n, t]`` for rows r0..r1-1 (at most GROUP).
 
-    ``t' = t`` or, with `previous`, the step before t in reading order (a
-    zero state before the first step contributes nothing).  Four rows share
-    each read of ``deltas[n, t]``.
+    ``t' = t`` or, with `previous`, the step before t in reading order (the
+    zero state before the first step contributes nothing).  A full group
+    takes four steps per pass; the order of the sums is fixed.
     """
     n_samples, steps = deltas.shape[0], deltas.shape[1]
     target[:] = 0
+    first = 1 if previous else 0
     for n in range(n_samples):
-        for k in range(1 if previous else 0, steps):
+        src, d = source[n], deltas[n]
+        k = first
+        if r1 - r0 == GROUP:
+            t0, t1, t2, t3 = target[0], target[1], target[2], target[3]
+            while k + 4 <= steps:
+                # the four steps in reading order, and where their coefficients are
+                ta, tb, tc, td = (steps - 1 - k, steps - 2 - k, steps - 3 - k, steps - 4 - k) if reverse \
+                    else (k, k + 1, k + 2, k + 3)
+                shift = (1 if reverse else -1) if previous else 0
+                a, b, c, e = src[ta + shift], src[tb + shift], src[tc + shift], src[td + shift]
+                axpy_4x4(t0, t1, t2, t3,
+                         a[r0], b[r0], c[r0], e[r0], a[r0 + 1], b[r0 + 1], c[r0 + 1], e[r0 + 1],
+                         a[r0 + 2], b[r0 + 2], c[r0 + 2], e[r0 + 2], a[r0 + 3], b[r0 + 3], c[r0 + 3], e[r0 + 3],
+                         d[ta], d[tb], d[tc], d[td])
+                k += 4
+        while k < steps:
             t = steps - 1 - k if reverse else k
             ts = (t + 1 if reverse else t - 1) if previous else t
-            delta = deltas[n, t]
-            a = source[n, ts]
-            if r1 - r0 == GROUP:
-                t0, t1, t2, t3 = target[0], target[1], target[2], target[3]
-                a0, a1, a2, a3 = a[r0], a[r0 + 1], a[r0 + 2], a[r0 + 3]
-                for j in range(delta.shape[0]):
-                    d = delta[j]
-                    t0[j] += a0 * d
-                    t1[j] += a1 * d
-                    t2[j] += a2 * d
-                    t3[j] += a3 * d
-            else:
-                for r in range(r0, r1):
-                    row, ar = target[r - r0], a[r]
-                    for j in range(delta.shape[0]):
-                        row[j] += ar * delta[j]
+            for r in range(r0, r1):
+                axpy(target[r - r0], src[ts, r], d[t])
+            k += 1
 
 
 @jit

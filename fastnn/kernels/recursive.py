@@ -26,7 +26,7 @@ from numba import prange
 
 from ._jit import jit
 from .activation import derivative
-from .recurrent import GROUP, accumulate_rows, activate_inplace, back_project, project
+from .recurrent import GROUP, SERIAL_WORK, accumulate_rows, activate_inplace, back_project, project
 
 
 @jit
@@ -130,6 +130,6 @@ def tree_backward_serial(nodes, children, tree_offsets, roots, n_leaves, childre
         tree_weight_group(children_data, deltas, g, grad_weight, grad_bias)
 
 
-def serial(n_trees, n_internal):
-    """True when a batch is too small to pay for starting the thread pool (one tree, or few nodes)."""
-    return n_trees == 1 or n_internal < 64
+def serial(n_trees, work):
+    """True when a batch is too small to pay for starting the thread pool: one tree, or little `work`."""
+    return n_trees == 1 or work < SERIAL_WORK

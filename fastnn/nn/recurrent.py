@@ -68,6 +68,12 @@ class _Sequence(Layer):
         full[:, -1] = grad
         return full
 
+    def _serial(self, x):
+        """Whether the kernels run on the calling thread: a small batch or little work (see kernels.recurrent)."""
+        n, steps = x.shape[0], x.shape[1]
+        width = self.params["weight_hh"].shape[1]
+        return _recurrent.serial(n, n * steps * width * (self.input_size + self.hidden_size))
+
     def _zero_state(self):
         """The kernels' marker for "start from zero": an initial state with no rows."""
         return np.empty((0, 1, self.hidden_size), self.dtype)
@@ -108,7 +114,7 @@ class RNN(_Sequence):
     def _run(self, x, suffix, reverse):
         p = self.params
         states = np.empty((x.shape[0], x.shape[1], self.hidden_size), self.dtype)
-        forward = _recurrent.rnn_forward_serial if _recurrent.serial(x.shape[0]) else _recurrent.rnn_forward
+        forward = _recurrent.rnn_forward_serial if self._serial(x) else _recurrent.rnn_forward
         forward(x, p["weight_ih" + suffix], p["weight_hh" + suffix], p["bias" + suffix],
                 self._code, reverse, self._zero_state(), states)
         return states
@@ -117,7 +123,7 @@ class RNN(_Sequence):
         """BPTT for one direction; fills that direction's grads and returns its input gradient."""
         p, g = self.params, self.grads
         deltas = np.empty_like(states)
-        backward = _recurrent.rnn_backward_serial if _recurrent.serial(x.shape[0]) else _recurrent.rnn_backward
+        backward = _recurrent.rnn_backward_serial if self._serial(x) else _recurrent.rnn_backward
         backward(x, states, p["weight_ih" + suffix], p["weight_hh" + suffix], self._code, reverse, grad, False,
                  deltas, grad_x, g["weight_ih" + suffix], g["weight_hh" + suffix], g["bias" + suffix])
         return grad_x
@@ -127,7 +133,8 @@ class RNN(_Sequence):
         x = self._sequence(x)
         states = self._run(x, "", False)
         self._cache = (x, states)
-        return states if self.return_sequences else states[:, -1].copy()
+        # A copy: backward needs the states as they were, whatever the caller does with the output.
+        return states.copy() if self.return_sequences else states[:, -1].copy()
 
     def backward(self, grad_output):
         """Gradient w.r.t. the output -> gradient w.r.t. x ``(N, T, input_size)``; fills ``grads``."""
@@ -210,10 +217,11 @@ class LSTM(_Sequence):
         gates = np.empty((n, steps, 4 * hidden), self.dtype)
         c, tanh_c, h = (np.empty((n, steps, hidden), self.dtype) for _ in range(3))
         zero = self._zero_state()
-        forward = _lstm.lstm_forward_serial if _recurrent.serial(n) else _lstm.lstm_forward
+        forward = _lstm.lstm_forward_serial if self._serial(x) else _lstm.lstm_forward
         forward(x, p["weight_ih"], p["weight_hh"], p["bias"], zero, zero, gates, c, tanh_c, h)
         self._cache = (x, h, c, gates, tanh_c)
-        return h if self.return_sequences else h[:, -1].copy()
+        # A copy: backward needs h as it was, whatever the caller does with the output.
+        return h.copy() if self.return_sequences else h[:, -1].copy()
 
     def backward(self, grad_output):
         """Gradient w.r.t. the output -> gradient w.r.t. x ``(N, T, input_size)``; fills ``grads``."""
@@ -224,7 +232,7 @@ class LSTM(_Sequence):
         grad_x = np.empty_like(x)
         dnet = np.empty_like(gates)
         dh = np.empty((n, steps + 1, hidden), self.dtype)
-        backward = _lstm.lstm_backward_serial if _recurrent.serial(n) else _lstm.lstm_backward
+        backward = _lstm.lstm_backward_serial if self._serial(x) else _lstm.lstm_backward
         backward(x, h, c, gates, tanh_c, p["weight_ih"], p["weight_hh"], grad,
                  dnet, dh, grad_x, g["weight_ih"], g["weight_hh"], g["bias"])
         return grad_x

@@ -148,8 +148,7 @@ class TreeRNN(Layer):
         nodes = np.empty((n_leaves + batch.n_internal, width), self.dtype)
         nodes[:n_leaves] = leaves
         children_data = np.empty((batch.n_internal, self.child_count * width), self.dtype)
-        serial = _kernels.serial(len(batch), batch.n_internal)
-        forward = _kernels.tree_forward_serial if serial else _kernels.tree_forward
+        forward = _kernels.tree_forward_serial if self._serial(batch) else _kernels.tree_forward
         forward(nodes, batch.children, batch.tree_offsets, n_leaves, self.params["weight"],
                 self.params["bias"], self._code, children_data)
         self.node_states = nodes
@@ -164,12 +163,15 @@ class TreeRNN(Layer):
         node_grads = np.empty_like(nodes)
         deltas = np.empty((batch.n_internal, self.node_size), self.dtype)
         n_leaves = batch.leaves.shape[0]
-        backward = _kernels.tree_backward_serial if _kernels.serial(len(batch), batch.n_internal) \
-            else _kernels.tree_backward
+        backward = _kernels.tree_backward_serial if self._serial(batch) else _kernels.tree_backward
         backward(nodes, batch.children, batch.tree_offsets, batch.roots, n_leaves, children_data,
                  self.params["weight"], self._code, grad, False, node_grads, deltas,
                  self.grads["weight"], self.grads["bias"])
         return node_grads[:n_leaves]
+
+    def _serial(self, batch):
+        """Whether the kernels run on the calling thread: one tree or little work (see kernels.recursive)."""
+        return _kernels.serial(len(batch), batch.n_internal * self.params["weight"].size)
 
     def output_shape(self, input_shape):
         return (self.node_size,)
