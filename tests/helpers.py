@@ -35,3 +35,37 @@ def central_difference(f, x, epsilon=1e-6):
         x[index] = original
         grad[index] = (up - down) / (2 * epsilon)
     return grad
+
+
+def assert_layer_gradients(layer, x, seed=0, rtol=1e-6, atol=1e-8):
+    """Check a fastnn.nn layer's ``grads`` and input gradient against central differences (float64 layer).
+
+    The loss is ``sum(w * layer.forward(x))`` for random weights ``w``.
+    """
+    weights = np.random.default_rng(seed).normal(size=layer.forward(x).shape)
+    grad_x = layer.backward(weights)
+    grads = {name: grad.copy() for name, grad in layer.grads.items()}
+
+    def loss():
+        return float((layer.forward(x) * weights).sum())
+
+    name = type(layer).__name__
+    for param, value in layer.params.items():
+        assert_close(grads[param], central_difference(loss, value), rtol, atol, what=f"{name}.{param}")
+    assert_close(grad_x, central_difference(loss, x), rtol, atol, what=f"{name} input")
+
+
+def assert_same_for_thread_counts(run):
+    """``run()`` (a list of arrays) under 1 and 2 Numba threads must give the same bits; returns the arrays."""
+    import numba
+
+    results = []
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        try:
+            results.append([np.array(a, copy=True) for a in run()])
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for one, two in zip(*results):
+        assert one.dtype == two.dtype and np.array_equal(one, two), "results differ between 1 and 2 threads"
+    return results[0]

@@ -1,9 +1,8 @@
 """The LSTM chapter: kernels vs the reference twin, BPTT gradient checks, the tutorial and nn fronts."""
 
-import numba
 import numpy as np
 import pytest
-from helpers import assert_close, central_difference
+from helpers import assert_close, assert_layer_gradients, assert_same_for_thread_counts, central_difference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -155,18 +154,7 @@ def test_nn_gradient_check(steps, return_sequences):
     layer = LSTM(3, 4, return_sequences=return_sequences, dtype=np.float64, rng=1)
     for value in layer.params.values():
         value[...] = rng.normal(size=value.shape) * 0.5
-    x = rng.normal(size=(2, steps, 3))
-    y = layer.forward(x)
-    weights = rng.normal(size=y.shape)
-    grad_x = layer.backward(weights)
-    grads = {name: g.copy() for name, g in layer.grads.items()}
-
-    def loss():
-        return float((layer.forward(x) * weights).sum())
-
-    for name, value in layer.params.items():
-        assert_close(grads[name], central_difference(loss, value), **FD, what=f"LSTM.{name}")
-    assert_close(grad_x, central_difference(loss, x), **FD, what="LSTM input")
+    assert_layer_gradients(layer, rng.normal(size=(2, steps, 3)), seed=steps)
 
 
 def test_stacked_layers_feed_gradients_through():
@@ -188,21 +176,12 @@ def test_float32_stays_float32_and_thread_count_does_not_matter():
     layer = LSTM(5, 6, rng=0)
     x = rng.normal(size=(9, 4, 5))
     grad = rng.normal(size=(9, 4, 6)).astype(np.float32)
-    results = []
-    for threads in (1, 2):
-        numba.set_num_threads(threads)
-        try:
-            y = layer.forward(x)
-            results.append([y, layer.backward(grad)] + [g.copy() for g in layer.grads.values()])
-        finally:
-            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    for a, b in zip(*results):
-        assert a.dtype == np.float32
-        assert np.array_equal(a, b)
+    results = assert_same_for_thread_counts(lambda: [layer.forward(x), layer.backward(grad), *layer.grads.values()])
+    assert all(a.dtype == np.float32 for a in results)
     reference = LSTM(5, 6, dtype=np.float64)
     for name, value in layer.params.items():
         reference.params[name][...] = value
-    assert np.allclose(results[0][0], reference.forward(x), atol=1e-5)
+    assert np.allclose(results[0], reference.forward(x), atol=1e-5)
 
 
 def test_serial_kernels_match_parallel_ones():

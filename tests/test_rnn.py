@@ -1,9 +1,8 @@
 """The recurrent chapter: kernels vs the reference twin, BPTT gradient checks, tutorial and nn fronts."""
 
-import numba
 import numpy as np
 import pytest
-from helpers import assert_close, central_difference
+from helpers import assert_close, assert_layer_gradients, assert_same_for_thread_counts, central_difference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -167,18 +166,7 @@ def test_nn_gradient_check(cls, steps, return_sequences):
     layer = cls(3, 4, activation="tanh", return_sequences=return_sequences, dtype=np.float64, rng=5)
     for value in layer.params.values():
         value[...] = rng.normal(size=value.shape) * 0.5
-    x = rng.normal(size=(2, steps, 3))
-    y = layer.forward(x)
-    weights = rng.normal(size=y.shape)
-    grad_x = layer.backward(weights)
-    grads = {name: g.copy() for name, g in layer.grads.items()}
-
-    def loss():
-        return float((layer.forward(x) * weights).sum())
-
-    for name, value in layer.params.items():
-        assert_close(grads[name], central_difference(loss, value), **FD, what=f"{cls.__name__}.{name}")
-    assert_close(grad_x, central_difference(loss, x), **FD, what=f"{cls.__name__} input")
+    assert_layer_gradients(layer, rng.normal(size=(2, steps, 3)), seed=steps)
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu", "identity"])
@@ -230,16 +218,7 @@ def test_thread_count_does_not_change_results():
     layer = BiRNN(5, 7, rng=0)
     x = rng.normal(size=(11, 6, 5)).astype(np.float32)
     grad = rng.normal(size=(11, 6, 14)).astype(np.float32)
-    results = []
-    for threads in (1, 2):
-        numba.set_num_threads(threads)
-        try:
-            y = layer.forward(x)
-            results.append([y, layer.backward(grad)] + [g.copy() for g in layer.grads.values()])
-        finally:
-            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    for a, b in zip(*results):
-        assert np.array_equal(a, b)
+    assert_same_for_thread_counts(lambda: [layer.forward(x), layer.backward(grad), *layer.grads.values()])
 
 
 def test_serial_kernels_match_parallel_ones():

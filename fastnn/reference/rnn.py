@@ -105,19 +105,15 @@ class RecurrentLayer:
         self.U -= self.learning_rate * self.U_grad
 
 
-class BiRecurrentLayer:
+class BiRecurrentLayer(RecurrentLayer):
     """The tutorial's bidirectional layer: a forward-in-time state s_t (U, W) and a backward-in-time
     state s'_t (U_back, W_back); the output at step t is ``[s_t; s'_t]``."""
 
     def __init__(self, input_width, state_width, activator, learning_rate, rng=None):
         rng = np.random.default_rng(rng)
-        self.input_width, self.state_width = input_width, state_width
-        self.activator, self.learning_rate = activator, learning_rate
-        self.U = rng.uniform(-1e-4, 1e-4, (state_width, input_width))
-        self.W = rng.uniform(-1e-4, 1e-4, (state_width, state_width))
+        super().__init__(input_width, state_width, activator, learning_rate, rng)
         self.U_back = rng.uniform(-1e-4, 1e-4, (state_width, input_width))
         self.W_back = rng.uniform(-1e-4, 1e-4, (state_width, state_width))
-        self.reset_state()
 
     def reset_state(self):
         self.times = 0

@@ -136,7 +136,24 @@ def transposed_property(name, storage, doc):
     return view_property(name, lambda self: getattr(self, storage).T, doc)
 
 
-class RecurrentLayer:
+class _Recurrent:
+    """Checks and weights shared by the two layers: one (U, W) pair per half, stored input-major."""
+
+    def __init__(self, input_width, state_width, activator, learning_rate, rng, halves):
+        self.input_width = check_int(input_width, "input_width", 1)
+        self.state_width = check_int(state_width, "state_width", 1)
+        self._code = activation_code(activator)
+        self.activator = activator
+        self.learning_rate = check_rate(learning_rate, "learning_rate")
+        uniform = weight_source(rng)
+        for half in halves:  # "_weight" for the forward-in-time half, "_back" for the other
+            setattr(self, f"{half}_ih", input_major(uniform, state_width, input_width))
+            setattr(self, f"{half}_hh", input_major(uniform, state_width, state_width))
+        self._bias = np.zeros(state_width)  # the tutorial's layer has none; the kernel's stays zero
+        self._grads = None
+
+
+class RecurrentLayer(_Recurrent):
     """``s_t = f(U x_t + W s_{t-1})``, ``s_0 = 0``; U ``(state, input)``, W ``(state, state)``.
 
     Attributes the tutorial's scripts read: ``times``, ``state_list`` (``s_0
@@ -153,17 +170,8 @@ class RecurrentLayer:
     W = transposed_property("W", "_weight_hh", "``(state_width, state_width)``")
 
     def __init__(self, input_width, state_width, activator, learning_rate, rng=None):
-        self.input_width = check_int(input_width, "input_width", 1)
-        self.state_width = check_int(state_width, "state_width", 1)
-        self._code = activation_code(activator)
-        self.activator = activator
-        self.learning_rate = check_rate(learning_rate, "learning_rate")
-        uniform = weight_source(rng)
-        self._weight_ih = input_major(uniform, state_width, input_width)
-        self._weight_hh = input_major(uniform, state_width, state_width)
-        self._bias = np.zeros(state_width)  # the tutorial's layer has none; the kernel's stays zero
+        super().__init__(input_width, state_width, activator, learning_rate, rng, ("_weight",))
         self._steps = StepBuffers(x=input_width, s=state_width)  # s[0] is s_0 = 0, s[t] is s_t
-        self._grads = None
         self.reset_state()
 
     def reset_state(self):
@@ -243,7 +251,7 @@ def _bptt(x, states, weight_ih, weight_hh, code, reverse, errors):
     return deltas, grad_ih, grad_hh
 
 
-class BiRecurrentLayer:
+class BiRecurrentLayer(_Recurrent):
     """The tutorial's bidirectional layer: ``s_t = f(U x_t + W s_{t-1})`` forward in time and
     ``s'_t = f(U_back x_t + W_back s'_{t+1})`` backward in time; the output at step t is ``[s_t; s'_t]``.
 
@@ -262,19 +270,8 @@ class BiRecurrentLayer:
     W_back = transposed_property("W_back", "_back_hh", "backward in time, ``(state_width, state_width)``")
 
     def __init__(self, input_width, state_width, activator, learning_rate, rng=None):
-        self.input_width = check_int(input_width, "input_width", 1)
-        self.state_width = check_int(state_width, "state_width", 1)
-        self._code = activation_code(activator)
-        self.activator = activator
-        self.learning_rate = check_rate(learning_rate, "learning_rate")
-        uniform = weight_source(rng)
-        self._weight_ih = input_major(uniform, state_width, input_width)
-        self._weight_hh = input_major(uniform, state_width, state_width)
-        self._back_ih = input_major(uniform, state_width, input_width)
-        self._back_hh = input_major(uniform, state_width, state_width)
-        self._bias = np.zeros(state_width)
+        super().__init__(input_width, state_width, activator, learning_rate, rng, ("_weight", "_back"))
         self._steps = StepBuffers(x=input_width)
-        self._grads = None
         self.reset_state()
 
     def reset_state(self):
