@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastnn.kernels import recurrent
+from fastnn.kernels import recurrent, vecmath
 from fastnn.kernels.activation import SIGMOID, TANH
 
 
@@ -33,3 +33,13 @@ def test_limits_and_nan(dtype):
     z = np.array([[np.inf, -np.inf, np.nan, 1e30, -1e30]], dtype)
     assert np.array_equal(_activate(z, SIGMOID)[0], np.array([1, 0, np.nan, 1, 0], dtype), equal_nan=True)
     assert np.array_equal(_activate(z, TANH)[0], np.array([1, -1, np.nan, 1, -1], dtype), equal_nan=True)
+
+
+@pytest.mark.skipif(not vecmath.X86, reason="flush-to-zero is switched on x86 only")
+def test_kernels_flush_subnormals_and_give_the_thread_its_state_back():
+    from fastnn.nn import RNN
+
+    layer = RNN(2, 3, activation="identity", rng=0)
+    tiny = np.full((1, 2, 2), 1e-40, np.float32)  # subnormal: read as zero inside the kernels
+    assert np.array_equal(layer.forward(tiny), np.zeros((1, 2, 3), np.float32))
+    assert np.float32(1e-20) * np.float32(1e-20) > 0  # numpy, after the kernel, still has subnormals

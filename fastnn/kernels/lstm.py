@@ -40,7 +40,7 @@ from numba import prange
 from ._jit import jit
 from .recurrent import (BLOCK, accumulate_project, back_recur, blocks, gradient_groups, input_gradient, project,
                         project_inputs, recur, weight_gradient_group)
-from .vecmath import sigmoid, tanh
+from .vecmath import flush_subnormals, restore_fp, sigmoid, tanh
 
 
 @jit
@@ -97,14 +97,18 @@ def lstm_forward(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h):
     parallel, the time loop inside.
     """
     for block in prange(blocks(x.shape[0])):
+        fp = flush_subnormals()
         lstm_forward_block(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h, block)
+        restore_fp(fp)
 
 
 @jit
 def lstm_forward_serial(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h):
     """:func:`lstm_forward` on the calling thread: for a single block, where starting threads only costs."""
+    fp = flush_subnormals()
     for block in range(blocks(x.shape[0])):
         lstm_forward_block(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h, block)
+    restore_fp(fp)
 
 
 @jit
@@ -156,16 +160,22 @@ def lstm_backward(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h,
     bit-identical for any thread count.
     """
     for block in prange(blocks(x.shape[0])):
+        fp = flush_subnormals()
         lstm_backward_block(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h, dnet, dh, grad_x, block)
+        restore_fp(fp)
     for g in prange(gradient_groups(x.shape[2], h.shape[2])):
+        fp = flush_subnormals()
         weight_gradient_group(x, h, dnet, False, g, grad_weight_ih, grad_weight_hh, grad_bias)
+        restore_fp(fp)
 
 
 @jit
 def lstm_backward_serial(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h,
                          dnet, dh, grad_x, grad_weight_ih, grad_weight_hh, grad_bias):
     """:func:`lstm_backward` on the calling thread (same results, bit for bit)."""
+    fp = flush_subnormals()
     for block in range(blocks(x.shape[0])):
         lstm_backward_block(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h, dnet, dh, grad_x, block)
     for g in range(gradient_groups(x.shape[2], h.shape[2])):
         weight_gradient_group(x, h, dnet, False, g, grad_weight_ih, grad_weight_hh, grad_bias)
+    restore_fp(fp)

@@ -33,7 +33,7 @@ from numba import prange
 
 from ._jit import jit
 from .activation import RELU, SIGMOID, TANH, derivative
-from .vecmath import sigmoid, tanh
+from .vecmath import flush_subnormals, restore_fp, sigmoid, tanh
 
 # Samples advanced together through the time loop: each weight row read from
 # cache serves all of them.  Blocks are also the unit of parallel work.
@@ -398,14 +398,18 @@ def rnn_forward(x, weight_ih, weight_hh, bias, code, reverse, initial, states):
     zero state); blocks of samples run in parallel, the time loop inside.
     """
     for block in prange(blocks(x.shape[0])):
+        fp = flush_subnormals()
         rnn_forward_block(x, weight_ih, weight_hh, bias, code, reverse, initial, states, block)
+        restore_fp(fp)
 
 
 @jit
 def rnn_forward_serial(x, weight_ih, weight_hh, bias, code, reverse, initial, states):
     """:func:`rnn_forward` on the calling thread: for a single block, where starting threads only costs."""
+    fp = flush_subnormals()
     for block in range(blocks(x.shape[0])):
         rnn_forward_block(x, weight_ih, weight_hh, bias, code, reverse, initial, states, block)
+    restore_fp(fp)
 
 
 @jit
@@ -446,16 +450,22 @@ def rnn_backward(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_n
     result is bit-identical for any thread count.
     """
     for block in prange(blocks(x.shape[0])):
+        fp = flush_subnormals()
         rnn_backward_block(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_net, deltas, grad_x, block)
+        restore_fp(fp)
     for g in prange(gradient_groups(x.shape[2], states.shape[2])):
+        fp = flush_subnormals()
         weight_gradient_group(x, states, deltas, reverse, g, grad_weight_ih, grad_weight_hh, grad_bias)
+        restore_fp(fp)
 
 
 @jit
 def rnn_backward_serial(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_net,
                         deltas, grad_x, grad_weight_ih, grad_weight_hh, grad_bias):
     """:func:`rnn_backward` on the calling thread (same results, bit for bit)."""
+    fp = flush_subnormals()
     for block in range(blocks(x.shape[0])):
         rnn_backward_block(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_net, deltas, grad_x, block)
     for g in range(gradient_groups(x.shape[2], states.shape[2])):
         weight_gradient_group(x, states, deltas, reverse, g, grad_weight_ih, grad_weight_hh, grad_bias)
+    restore_fp(fp)

@@ -27,6 +27,7 @@ from numba import prange
 from ._jit import jit
 from .activation import derivative
 from .recurrent import GROUP, SERIAL_WORK, accumulate_rows, activate_inplace, back_project, project
+from .vecmath import flush_subnormals, restore_fp
 
 
 @jit
@@ -55,14 +56,18 @@ def tree_forward(nodes, children, tree_offsets, n_leaves, weight, bias, code, ch
     internal node, which the weight gradient needs.
     """
     for k in prange(tree_offsets.shape[0] - 1):
+        fp = flush_subnormals()
         tree_forward_one(nodes, children, tree_offsets, n_leaves, weight, bias, code, children_data, k)
+        restore_fp(fp)
 
 
 @jit
 def tree_forward_serial(nodes, children, tree_offsets, n_leaves, weight, bias, code, children_data):
     """:func:`tree_forward` on the calling thread (for one tree or a few small ones)."""
+    fp = flush_subnormals()
     for k in range(tree_offsets.shape[0] - 1):
         tree_forward_one(nodes, children, tree_offsets, n_leaves, weight, bias, code, children_data, k)
+    restore_fp(fp)
 
 
 @jit
@@ -113,21 +118,27 @@ def tree_backward(nodes, children, tree_offsets, roots, n_leaves, children_data,
     rows, each in one fixed order, bit-identical for any thread count.
     """
     for k in prange(tree_offsets.shape[0] - 1):
+        fp = flush_subnormals()
         tree_backward_one(nodes, children, tree_offsets, roots, n_leaves, weight, code, grad_roots, grad_is_net,
                           node_grads, deltas, k)
+        restore_fp(fp)
     for g in prange((weight.shape[0] + GROUP - 1) // GROUP + 1):
+        fp = flush_subnormals()
         tree_weight_group(children_data, deltas, g, grad_weight, grad_bias)
+        restore_fp(fp)
 
 
 @jit
 def tree_backward_serial(nodes, children, tree_offsets, roots, n_leaves, children_data, weight, code,
                          grad_roots, grad_is_net, node_grads, deltas, grad_weight, grad_bias):
     """:func:`tree_backward` on the calling thread (same results, bit for bit)."""
+    fp = flush_subnormals()
     for k in range(tree_offsets.shape[0] - 1):
         tree_backward_one(nodes, children, tree_offsets, roots, n_leaves, weight, code, grad_roots, grad_is_net,
                           node_grads, deltas, k)
     for g in range((weight.shape[0] + GROUP - 1) // GROUP + 1):
         tree_weight_group(children_data, deltas, g, grad_weight, grad_bias)
+    restore_fp(fp)
 
 
 def serial(n_trees, work):

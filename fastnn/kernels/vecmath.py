@@ -1,4 +1,5 @@
-"""``exp``, ``sigmoid`` and ``tanh`` written in plain arithmetic, so that loops calling them vectorize.
+"""``exp``, ``sigmoid`` and ``tanh`` written in plain arithmetic, so that loops calling them vectorize;
+and a switch that flushes subnormal numbers to zero while a kernel runs.
 
 Numba lowers ``math.exp`` and ``math.tanh`` to scalar libm calls: a loop over
 a gate vector then costs 3 ns (sigmoid) to 16 ns (tanh) per element, more
@@ -12,13 +13,23 @@ halves of ln 2 together).  NaN propagates; +-inf give the limits; results
 below about 1.6e-38 (float32) or 3e-308 (float64) are flushed to zero.
 
 All three are dtype-generic: float32 in, float32 out.
+
+Subnormal numbers (below 1.2e-38 in float32) cost a hundred cycles per
+operation on x86.  Saturated gates and vanishing gradients produce them in
+real training: an LSTM step measured 7x slower once they appeared.  Kernels
+therefore bracket their work with :func:`flush_subnormals` and
+:func:`restore_fp`, which set the SSE control register's flush-to-zero and
+denormals-are-zero bits for the calling thread and put the old value back,
+as TensorFlow does on CPUs; elsewhere the two do nothing.
 """
 
 import math
+import platform
 
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from ._jit import jit
@@ -105,3 +116,62 @@ def tanh(z):
     m = s * q + (s - one)
     t = -m / (m + one + one)
     return t if z >= 0 else -t
+
+
+X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+FLUSH_BITS = 0x8040  # MXCSR: flush-to-zero (bit 15) and denormals-are-zero (bit 6)
+
+
+def flush_subnormals():
+    """Make subnormal inputs and results zero on this thread; returns the previous state for :func:`restore_fp`."""
+    return 0
+
+
+def restore_fp(state):
+    """Put back the floating-point state that :func:`flush_subnormals` returned."""
+
+
+def _mxcsr_call(builder, name, slot):
+    function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [slot.type]), name)
+    builder.call(function, [slot])
+
+
+@intrinsic
+def _read_mxcsr(typingctx):
+    def codegen(context, builder, signature, args):
+        slot = cgutils.alloca_once(builder, ir.IntType(32))
+        _mxcsr_call(builder, "llvm.x86.sse.stmxcsr", slot)
+        return builder.load(slot)
+
+    return types.uint32(), codegen
+
+
+@intrinsic
+def _write_mxcsr(typingctx, value):
+    def codegen(context, builder, signature, args):
+        slot = cgutils.alloca_once(builder, ir.IntType(32))
+        builder.store(args[0], slot)
+        _mxcsr_call(builder, "llvm.x86.sse.ldmxcsr", slot)
+        return context.get_dummy_value()
+
+    return types.void(types.uint32), codegen
+
+
+@overload(flush_subnormals)
+def _flush_overload():
+    if not X86:
+        return lambda: np.uint32(0)
+
+    def flush():
+        state = _read_mxcsr()
+        _write_mxcsr(state | np.uint32(FLUSH_BITS))
+        return state
+
+    return flush
+
+
+@overload(restore_fp)
+def _restore_overload(state):
+    if not X86:
+        return lambda state: None
+    return lambda state: _write_mxcsr(state)
