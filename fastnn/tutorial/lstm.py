@@ -24,12 +24,14 @@ import numpy as np
 from .._checks import check_int, check_rate
 from ..kernels import lstm as _kernels
 from .activators import SigmoidActivator, TanhActivator, activation_code
-from .rnn import StepBuffers, check_finite_steps, per_step_errors, record_column, view_property, weight_source
+from .rnn import (StepBuffers, check_finite_steps, extend_views, per_step_errors, record_column, view_property,
+                  weight_source)
 
 # Gate blocks of the packed kernel arrays, in the kernel's order (i, f, g, o),
 # by the tutorial's letter: i input, f forget, c candidate (its c~), o output.
 _BLOCK = {"i": 0, "f": 1, "c": 2, "o": 3}
 _NAMES = tuple(name for g in "fioc" for name in (f"W{g}h", f"W{g}x", f"b{g}"))
+_LISTS = ("h", "c", "f", "i", "o", "ct")
 
 
 def _views(weight_ih, weight_hh, bias, hidden):
@@ -91,7 +93,7 @@ class LstmLayer:
     def reset_state(self):
         self.times = 0
         self._computed = 0
-        self._lists = {name: [np.zeros((self.state_width, 1))] for name in ("h", "c", "f", "i", "o", "ct")}
+        self._lists = {name: [] for name in _LISTS}
 
     def forward(self, x):
         """Add one step for input `x` ``(input_width, 1)``: h, c and the gates."""
@@ -104,17 +106,12 @@ class LstmLayer:
         first, last = self._computed, self.times
         if first == last:
             return
-        s, hidden = self._steps, self.state_width
+        s = self._steps
         check_finite_steps(s.x[first:last], first, "x")
         new = slice(first + 1, last + 1)
         _kernels.lstm_forward_serial(s.x[first:last][None], self._weight_ih, self._weight_hh, self._bias,
                               s.h[first:first + 1][None], s.c[first:first + 1][None],
                               s.gates[new][None], s.c[new][None], s.tanh_c[new][None], s.h[new][None])
-        self._lists["h"].extend(s.h[new, :, None])
-        self._lists["c"].extend(s.c[new, :, None])
-        for name, gate in (("f", "f"), ("i", "i"), ("o", "o"), ("ct", "c")):
-            k = _BLOCK[gate]
-            self._lists[name].extend(s.gates[new, k * hidden:(k + 1) * hidden, None])
         self._computed = last
 
     def backward(self, x, delta_h, activator=None):
@@ -137,11 +134,8 @@ class LstmLayer:
                                self._weight_ih, self._weight_hh, grad_h, dnet, dh, grad_x, *grads)
         self._grads = grads
         self._grad_views = _views(*grads, hidden)
-        self.delta_h_list = list(dh[0, :, :, None])
-        zero = np.zeros((hidden, 1))
-        for name, gate in (("f", "f"), ("i", "i"), ("o", "o"), ("ct", "c")):
-            k = _BLOCK[gate]
-            setattr(self, f"delta_{name}_list", [zero] + list(dnet[0, :, k * hidden:(k + 1) * hidden, None]))
+        self._errors = (dh[0], dnet[0])
+        self._delta_lists = {}
 
     def update(self):
         """Gradient descent on all twelve parameters: ``W -= learning_rate * W_grad``."""
@@ -155,13 +149,39 @@ class LstmLayer:
 def _list_property(name):
     def getter(self):
         self._settle()
-        return self._lists[name]
+        s, hidden = self._steps, self.state_width
+        if name in ("h", "c"):
+            rows = getattr(s, name)
+        else:
+            k = _BLOCK["c" if name == "ct" else name]
+            rows = s.gates[:, k * hidden:(k + 1) * hidden]
+        return extend_views(self._lists[name], rows, self.times + 1)
 
     return property(getter, doc=f"``{name}`` of every step so far, index 0 the zero state; ``(state_width, 1)`` each.")
 
 
-for _name in ("h", "c", "f", "i", "o", "ct"):
+def _delta_list_property(name):
+    def getter(self):
+        if self._grads is None:
+            raise AttributeError(f"delta_{name}_list is set by backward()")
+        if name not in self._delta_lists:
+            dh, dnet = self._errors
+            if name == "h":
+                self._delta_lists[name] = list(dh[:, :, None])
+            else:
+                k, hidden = _BLOCK["c" if name == "ct" else name], self.state_width
+                self._delta_lists[name] = [np.zeros((hidden, 1))] + list(dnet[:, k * hidden:(k + 1) * hidden, None])
+        return self._delta_lists[name]
+
+    doc = ("``dE/dh_t`` for t = 0..T (index 0: the zero initial state)" if name == "h" else
+           f"error on the {name} gate's weighted input per step, index 0 zero")
+    return property(getter, doc=doc)
+
+
+for _name in _LISTS:
     setattr(LstmLayer, f"{_name}_list", _list_property(_name))
+for _name in ("h", "f", "i", "o", "ct"):
+    setattr(LstmLayer, f"delta_{_name}_list", _delta_list_property(_name))
 for _name in _NAMES:
     setattr(LstmLayer, _name, view_property(_name, lambda self, n=_name: self._params[n],
                                             f"``{_name}``, a view of the packed kernel weights."))

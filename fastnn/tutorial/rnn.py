@@ -104,6 +104,17 @@ def record_column(row, value, name, size):
         row[:] = column(value, name, size)[:, 0]
 
 
+def extend_views(items, rows, count):
+    """Append to the list `items` the ``(width, 1)`` views of rows ``len(items)..count-1`` of the 2-D `rows`.
+
+    The tutorial's per-step lists are built this way only when read, and
+    only for the steps added since.
+    """
+    if len(items) < count:
+        items.extend(rows[len(items):count, :, None])
+    return items
+
+
 def check_finite_steps(x, first, name):
     """ValueError naming the first step whose input row (from index `first`) is not finite."""
     bad = ~np.isfinite(x).all(axis=1)
@@ -177,7 +188,7 @@ class RecurrentLayer(_Recurrent):
     def reset_state(self):
         self.times = 0
         self._computed = 0
-        self._state_list = [self._steps.s[0].reshape(-1, 1)]
+        self._state_list = []
 
     def forward(self, input_array):
         """Add the step ``s_t = f(U x_t + W s_{t-1})``; `input_array` is ``(input_width, 1)``."""
@@ -194,14 +205,13 @@ class RecurrentLayer(_Recurrent):
         check_finite_steps(steps.x[first:last], first, "input_array")
         _kernels.rnn_forward_serial(steps.x[first:last][None], self._weight_ih, self._weight_hh, self._bias, self._code,
                              False, steps.s[first:first + 1][None], steps.s[first + 1:last + 1][None])
-        self._state_list.extend(steps.s[first + 1:last + 1, :, None])
         self._computed = last
 
     @property
     def state_list(self):
         """``[s_0, s_1, .., s_T]``, ``(state_width, 1)`` each."""
         self._settle()
-        return self._state_list
+        return extend_views(self._state_list, self._steps.s, self.times + 1)
 
     def backward(self, sensitivity_array, activator=None):
         """BPTT from ``delta_T`` (error on the last weighted input, ``(state_width, 1)``) or a list of per-step deltas."""
@@ -216,9 +226,18 @@ class RecurrentLayer(_Recurrent):
             steps.x[:count][None], steps.s[1:count + 1][None], self._weight_ih, self._weight_hh, self._code,
             False, errors)
         self._grads = (self._grad_ih, self._grad_hh)
-        self.delta_list = [np.zeros((self.state_width, 1))] + list(self._deltas[0, :, :, None])
+        self._delta_list = None
         self.U_grad = self._grad_ih.T
         self.W_grad = self.gradient = self._grad_hh.T
+
+    @property
+    def delta_list(self):
+        """``[delta_0 = 0, delta_1, .., delta_T]``: errors on each step's weighted input, after backward."""
+        if self._grads is None:
+            raise RuntimeError("RecurrentLayer.delta_list read before backward()")
+        if self._delta_list is None:
+            self._delta_list = [np.zeros((self.state_width, 1))] + list(self._deltas[0, :, :, None])
+        return self._delta_list
 
     @property
     def gradient_list(self):
