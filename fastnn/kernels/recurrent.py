@@ -212,50 +212,53 @@ def project_inputs(x, weight, bias, out, n0, n1):
 def recur(weight, source, t_source, out, t_out, n0, n1):
     """``out[n, t_out] += weight^T source[n, t_source]`` for samples n0..n1-1.
 
-    Four samples and four weight rows per pass: each weight row is read
-    from cache once for four samples.
+    Four weight rows at a time, each group applied to all the samples
+    (four per pass) while it is in cache.
     """
     rows = weight.shape[0]
     full = rows - rows % 4
-    n = n0
-    while n + 4 <= n1:
-        a0, a1, a2, a3 = source[n, t_source], source[n + 1, t_source], source[n + 2, t_source], source[n + 3, t_source]
-        o0, o1, o2, o3 = out[n, t_out], out[n + 1, t_out], out[n + 2, t_out], out[n + 3, t_out]
-        for i in range(0, full, 4):
-            axpy_4x4(o0, o1, o2, o3,
+    for i in range(0, full, 4):
+        w0, w1, w2, w3 = weight[i], weight[i + 1], weight[i + 2], weight[i + 3]
+        n = n0
+        while n + 4 <= n1:
+            a0, a1, a2, a3 = source[n, t_source], source[n + 1, t_source], source[n + 2, t_source], \
+                source[n + 3, t_source]
+            axpy_4x4(out[n, t_out], out[n + 1, t_out], out[n + 2, t_out], out[n + 3, t_out],
                      a0[i], a0[i + 1], a0[i + 2], a0[i + 3], a1[i], a1[i + 1], a1[i + 2], a1[i + 3],
                      a2[i], a2[i + 1], a2[i + 2], a2[i + 3], a3[i], a3[i + 1], a3[i + 2], a3[i + 3],
-                     weight[i], weight[i + 1], weight[i + 2], weight[i + 3])
-        for i in range(full, rows):
-            row = weight[i]
-            axpy(o0, a0[i], row)
-            axpy(o1, a1[i], row)
-            axpy(o2, a2[i], row)
-            axpy(o3, a3[i], row)
-        n += 4
-    for m in range(n, n1):
-        accumulate_project(source[m, t_source], weight, out[m, t_out])
+                     w0, w1, w2, w3)
+            n += 4
+        for m in range(n, n1):
+            a = source[m, t_source]
+            axpy4(out[m, t_out], a[i], a[i + 1], a[i + 2], a[i + 3], w0, w1, w2, w3)
+    for i in range(full, rows):
+        for m in range(n0, n1):
+            axpy(out[m, t_out], source[m, t_source, i], weight[i])
 
 
 @jit(inline=True)
 def back_recur(weight, deltas, t, out, n0, n1):
-    """``out[n - n0] = weight deltas[n, t]`` for samples n0..n1-1 (weight ``(I, M)``, out rows ``(I,)``)."""
+    """``out[n - n0] = weight deltas[n, t]`` for samples n0..n1-1 (weight ``(I, M)``, out rows ``(I,)``).
+
+    Four weight rows at a time against four samples' deltas per pass.
+    """
     rows = weight.shape[0]
     full = rows - rows % 4
-    n = n0
-    while n + 4 <= n1:
-        d0, d1, d2, d3 = deltas[n, t], deltas[n + 1, t], deltas[n + 2, t], deltas[n + 3, t]
-        o0, o1, o2, o3 = out[n - n0], out[n + 1 - n0], out[n + 2 - n0], out[n + 3 - n0]
-        for i in range(0, full, 4):
+    for i in range(0, full, 4):
+        w0, w1, w2, w3 = weight[i], weight[i + 1], weight[i + 2], weight[i + 3]
+        n = n0
+        while n + 4 <= n1:
+            o0, o1, o2, o3 = out[n - n0], out[n + 1 - n0], out[n + 2 - n0], out[n + 3 - n0]
             (o0[i], o1[i], o2[i], o3[i], o0[i + 1], o1[i + 1], o2[i + 1], o3[i + 1],
              o0[i + 2], o1[i + 2], o2[i + 2], o3[i + 2], o0[i + 3], o1[i + 3], o2[i + 3], o3[i + 3]) = dot_4x4(
-                weight[i], weight[i + 1], weight[i + 2], weight[i + 3], d0, d1, d2, d3)
-        for i in range(full, rows):
-            row = weight[i]
-            o0[i], o1[i], o2[i], o3[i] = dot(row, d0), dot(row, d1), dot(row, d2), dot(row, d3)
-        n += 4
-    for m in range(n, n1):
-        back_project(weight, deltas[m, t], out[m - n0])
+                w0, w1, w2, w3, deltas[n, t], deltas[n + 1, t], deltas[n + 2, t], deltas[n + 3, t])
+            n += 4
+        for m in range(n, n1):
+            o = out[m - n0]
+            o[i], o[i + 1], o[i + 2], o[i + 3] = dot4(w0, w1, w2, w3, deltas[m, t])
+    for i in range(full, rows):
+        for m in range(n0, n1):
+            out[m - n0, i] = dot(weight[i], deltas[m, t])
 
 
 @jit
