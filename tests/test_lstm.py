@@ -67,7 +67,8 @@ def test_kernels_match_reference(n, steps, features, hidden, seed):
 
 def test_forward_continues_from_an_initial_state():
     rng = np.random.default_rng(0)
-    x, w_ih, w_hh, b = rng.normal(size=(3, 7, 2)), rng.normal(size=(2, 16)), rng.normal(size=(4, 16)), rng.normal(size=16)
+    x, w_ih = rng.normal(size=(3, 7, 2)), rng.normal(size=(2, 16))
+    w_hh, b = rng.normal(size=(4, 16)), rng.normal(size=16)
 
     def run(x, h0, c0):
         n, steps = x.shape[:2]

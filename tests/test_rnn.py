@@ -123,7 +123,8 @@ def _tutorial_loss(layer, xs, weights):
         layer.forward(x)
     outputs = layer.state_list[1:]
     derivative = layer.activator.backward
-    return sum(float((w * o).sum()) for w, o in zip(weights, outputs)), [w * derivative(o) for w, o in zip(weights, outputs)]
+    loss = sum(float((w * o).sum()) for w, o in zip(weights, outputs))
+    return loss, [w * derivative(o) for w, o in zip(weights, outputs)]
 
 
 @pytest.mark.parametrize("steps", [1, 2, 7])

@@ -52,7 +52,10 @@ class _Sequence(Layer):
         return x
 
     def _output_grad(self, grad_output, n, steps, width):
-        """Check `grad_output` against the last forward: ``(N, T, width)``, or ``(N, width)`` without return_sequences."""
+        """Check `grad_output` against the last forward.
+
+        ``(N, T, width)``, or ``(N, width)`` without return_sequences.
+        """
         shape = (steps, width) if self.return_sequences else (width,)
         grad = self._input(grad_output, shape, "grad_output")
         if grad.shape[0] != n:

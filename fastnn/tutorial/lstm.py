@@ -35,7 +35,10 @@ _LISTS = ("h", "c", "f", "i", "o", "ct")
 
 
 def _views(weight_ih, weight_hh, bias, hidden):
-    """The tutorial's twelve arrays as views of the packed input-major ones: ``W*h (H, H)``, ``W*x (H, F)``, ``b* (H, 1)``."""
+    """The tutorial's twelve arrays as views of the packed input-major ones.
+
+    ``W*h`` are ``(H, H)``, ``W*x`` ``(H, F)``, ``b*`` ``(H, 1)``.
+    """
     views = {}
     for gate, k in _BLOCK.items():
         cols = slice(k * hidden, (k + 1) * hidden)
@@ -130,8 +133,9 @@ class LstmLayer:
         dh = np.empty((1, steps + 1, hidden))
         grad_x = np.empty_like(x_seq)
         grads = tuple(np.empty_like(a) for a in (self._weight_ih, self._weight_hh, self._bias))
-        _kernels.lstm_backward_serial(x_seq, s.h[rows][None], s.c[rows][None], s.gates[rows][None], s.tanh_c[rows][None],
-                               self._weight_ih, self._weight_hh, grad_h, dnet, dh, grad_x, *grads)
+        _kernels.lstm_backward_serial(x_seq, s.h[rows][None], s.c[rows][None], s.gates[rows][None],
+                                      s.tanh_c[rows][None], self._weight_ih, self._weight_hh, grad_h,
+                                      dnet, dh, grad_x, *grads)
         self._grads = grads
         self._grad_views = _views(*grads, hidden)
         self._errors = (dh[0], dnet[0])

@@ -214,7 +214,8 @@ class RecurrentLayer(_Recurrent):
         return extend_views(self._state_list, self._steps.s, self.times + 1)
 
     def backward(self, sensitivity_array, activator=None):
-        """BPTT from ``delta_T`` (error on the last weighted input, ``(state_width, 1)``) or a list of per-step deltas."""
+        """BPTT from ``delta_T``, the error on the last weighted input ``(state_width, 1)``, or from a list of
+        one such delta per step."""
         if self.times == 0:
             raise RuntimeError("RecurrentLayer.backward called before forward()")
         if activator is not None:
