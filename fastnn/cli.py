@@ -12,6 +12,7 @@ import sys
 
 COMMANDS = {
     "demo": ("fastnn.demos", "run the tutorial chapters' worked examples on compiled kernels"),
+    "train": ("fastnn.train_command", "train a ready-made model (MLP, LeNet-5) on an image data set"),
     "bench": ("fastnn.benchmarks", "compare the plain-Python twins, fastnn and PyTorch on fixed workloads"),
     "info": ("fastnn.info", "print versions, CPU and Numba settings"),
 }

@@ -43,11 +43,12 @@ def test_kernels_match_reference(n, steps, features, hidden, seed):
     gates = np.empty((n, steps, 4 * hidden))
     c, tanh_c, h = (np.empty((n, steps, hidden)) for _ in range(3))
     zero = np.empty((0, 1, hidden))
-    kernels.lstm_forward(x, w_ih, w_hh, bias, zero, zero, gates, c, tanh_c, h)
+    # The serial kernels: the parallel ones share their code and are checked against them below.
+    kernels.lstm_forward_serial(x, w_ih, w_hh, bias, zero, zero, gates, c, tanh_c, h)
     grad_h = rng.normal(size=h.shape)
     dnet, dh, grad_x = np.empty_like(gates), np.empty((n, steps + 1, hidden)), np.empty_like(x)
     g_ih, g_hh, g_b = np.empty_like(w_ih), np.empty_like(w_hh), np.empty_like(bias)
-    kernels.lstm_backward(x, h, c, gates, tanh_c, w_ih, w_hh, grad_h, dnet, dh, grad_x, g_ih, g_hh, g_b)
+    kernels.lstm_backward_serial(x, h, c, gates, tanh_c, w_ih, w_hh, grad_h, dnet, dh, grad_x, g_ih, g_hh, g_b)
     totals = {}
     for i in range(n):
         steps_ref = ref.sequence_forward(params, list(x[i]))
@@ -73,7 +74,7 @@ def test_forward_continues_from_an_initial_state():
     def run(x, h0, c0):
         n, steps = x.shape[:2]
         gates, c, tanh_c, h = np.empty((n, steps, 16)), *(np.empty((n, steps, 4)) for _ in range(3))
-        kernels.lstm_forward(np.ascontiguousarray(x), w_ih, w_hh, b, h0, c0, gates, c, tanh_c, h)
+        kernels.lstm_forward_serial(np.ascontiguousarray(x), w_ih, w_hh, b, h0, c0, gates, c, tanh_c, h)
         return h, c
 
     h, c = run(x, np.empty((0, 1, 4)), np.empty((0, 1, 4)))
@@ -187,16 +188,17 @@ def test_float32_stays_float32_and_thread_count_does_not_matter():
 
 def test_serial_kernels_match_parallel_ones():
     rng = np.random.default_rng(2)
-    x = rng.normal(size=(9, 5, 3))
-    w_ih, w_hh, b = rng.normal(size=(3, 16)), rng.normal(size=(4, 16)) * 0.5, rng.normal(size=16)
-    zero = np.empty((0, 1, 4))
+    f32 = np.float32  # the type the other tests compile the parallel kernels for
+    x = rng.normal(size=(9, 5, 3)).astype(f32)
+    w_ih, w_hh = rng.normal(size=(3, 16)).astype(f32), (rng.normal(size=(4, 16)) * 0.5).astype(f32)
+    b, zero = rng.normal(size=16).astype(f32), np.empty((0, 1, 4), f32)
     results = []
     for forward, backward in ((kernels.lstm_forward, kernels.lstm_backward),
                               (kernels.lstm_forward_serial, kernels.lstm_backward_serial)):
-        gates, c, tanh_c, h = np.empty((9, 5, 16)), *(np.empty((9, 5, 4)) for _ in range(3))
+        gates, c, tanh_c, h = np.empty((9, 5, 16), f32), *(np.empty((9, 5, 4), f32) for _ in range(3))
         forward(x, w_ih, w_hh, b, zero, zero, gates, c, tanh_c, h)
-        outs = [np.empty((9, 5, 16)), np.empty((9, 6, 4)), np.empty_like(x), np.empty_like(w_ih),
-                np.empty_like(w_hh), np.empty(16)]
+        outs = [np.empty((9, 5, 16), f32), np.empty((9, 6, 4), f32), np.empty_like(x), np.empty_like(w_ih),
+                np.empty_like(w_hh), np.empty(16, f32)]
         backward(x, h, c, gates, tanh_c, w_ih, w_hh, np.ones_like(h), *outs)
         results.append([h, c] + outs)
     for a, b in zip(*results):
@@ -226,3 +228,18 @@ def test_bad_inputs():
         tutorial.backward(np.ones((3, 1)), np.ones((3, 1)), IdentityActivator())
     with pytest.raises(ValueError, match=r"Wfh must have shape \(2, 2\)"):
         tutorial.Wfh = np.ones((2, 3))
+
+
+def test_lstm_in_a_sequential_model_trains_saves_and_loads(tmp_path):
+    from fastnn.nn import Adam, Dense, Sequential, load
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 5, 3)).astype(np.float32)
+    y = (x[:, :, 0].sum(axis=1) > 0).astype(np.int64)  # the sign of a sum over the steps
+    model = Sequential([LSTM(3, 8, return_sequences=False, rng=0), Dense(8, 2, rng=1)], optimizer=Adam(lr=0.05))
+    model.fit(x, y, epochs=30, batch_size=16, seed=0, verbose=0)
+    assert model.output_shapes == [(8,), (2,)]
+    assert model.history_["accuracy"][-1] > 0.9
+    path = tmp_path / "lstm.npz"
+    model.save(path)
+    assert np.array_equal(load(path).predict(x), model.predict(x))

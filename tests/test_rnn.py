@@ -34,12 +34,13 @@ def test_kernels_match_reference(n, steps, features, hidden, code, reverse, grad
     x = rng.normal(size=(n, steps, features))
     U, W, b = rng.normal(size=(hidden, features)), rng.normal(size=(hidden, hidden)) * 0.5, rng.normal(size=hidden)
     states = np.empty((n, steps, hidden))
-    kernels.rnn_forward(x, U.T.copy(), W.T.copy(), b, code, reverse, np.empty((0, 1, hidden)), states)
+    # The serial kernels: the parallel ones share their code and are checked against them below.
+    kernels.rnn_forward_serial(x, U.T.copy(), W.T.copy(), b, code, reverse, np.empty((0, 1, hidden)), states)
     grad = rng.normal(size=states.shape)
     deltas, grad_x = np.empty_like(states), np.empty_like(x)
     g_ih, g_hh, g_b = np.empty((features, hidden)), np.empty((hidden, hidden)), np.empty(hidden)
-    kernels.rnn_backward(x, states, U.T.copy(), W.T.copy(), code, reverse, grad, grad_is_net,
-                         deltas, grad_x, g_ih, g_hh, g_b)
+    kernels.rnn_backward_serial(x, states, U.T.copy(), W.T.copy(), code, reverse, grad, grad_is_net,
+                                deltas, grad_x, g_ih, g_hh, g_b)
     activator = ACTIVATORS[code]
     sums = [np.zeros((hidden, features)), np.zeros((hidden, hidden)), np.zeros(hidden)]
     for i in range(n):
@@ -60,9 +61,9 @@ def test_forward_continues_from_an_initial_state():
     rng = np.random.default_rng(0)
     x, w_ih, w_hh, b = rng.normal(size=(3, 7, 2)), rng.normal(size=(2, 4)), rng.normal(size=(4, 4)), rng.normal(size=4)
     whole, first, rest = np.empty((3, 7, 4)), np.empty((3, 3, 4)), np.empty((3, 4, 4))
-    kernels.rnn_forward(x, w_ih, w_hh, b, codes.TANH, False, np.empty((0, 1, 4)), whole)
-    kernels.rnn_forward(x[:, :3].copy(), w_ih, w_hh, b, codes.TANH, False, np.zeros((3, 1, 4)), first)
-    kernels.rnn_forward(x[:, 3:].copy(), w_ih, w_hh, b, codes.TANH, False, first[:, 2:].copy(), rest)
+    kernels.rnn_forward_serial(x, w_ih, w_hh, b, codes.TANH, False, np.empty((0, 1, 4)), whole)
+    kernels.rnn_forward_serial(x[:, :3].copy(), w_ih, w_hh, b, codes.TANH, False, np.zeros((3, 1, 4)), first)
+    kernels.rnn_forward_serial(x[:, 3:].copy(), w_ih, w_hh, b, codes.TANH, False, first[:, 2:].copy(), rest)
     assert_close(np.concatenate([first, rest], axis=1), whole, what="states in two parts")
 
 
@@ -224,15 +225,17 @@ def test_thread_count_does_not_change_results():
 
 def test_serial_kernels_match_parallel_ones():
     rng = np.random.default_rng(2)
-    x = rng.normal(size=(9, 5, 3))
-    w_ih, w_hh, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 4)) * 0.5, rng.normal(size=4)
-    zero = np.empty((0, 1, 4))
+    f32 = np.float32  # the type the other tests compile the parallel kernels for
+    x = rng.normal(size=(9, 5, 3)).astype(f32)
+    w_ih, w_hh, b = rng.normal(size=(3, 4)).astype(f32), (rng.normal(size=(4, 4)) * 0.5).astype(f32), \
+        rng.normal(size=4).astype(f32)
+    zero = np.empty((0, 1, 4), f32)
     results = []
     for forward, backward in ((kernels.rnn_forward, kernels.rnn_backward),
                               (kernels.rnn_forward_serial, kernels.rnn_backward_serial)):
-        states = np.empty((9, 5, 4))
+        states = np.empty((9, 5, 4), f32)
         forward(x, w_ih, w_hh, b, codes.TANH, True, zero, states)
-        outs = [np.empty((9, 5, 4)), np.empty_like(x), np.empty_like(w_ih), np.empty_like(w_hh), np.empty(4)]
+        outs = [np.empty((9, 5, 4), f32), np.empty_like(x), np.empty_like(w_ih), np.empty_like(w_hh), np.empty(4, f32)]
         backward(x, states, w_ih, w_hh, codes.TANH, True, np.ones_like(states), False, *outs)
         results.append([states] + outs)
     for a, b in zip(*results):

@@ -140,5 +140,113 @@ def _fc():
     return {"python": python, "fastnn": fastnn, "torch": torch}
 
 
-# -- chapters 6-8: recurrent, LSTM and recursive networks (registered by their own module) ----------------
+# -- chapter 4: convolution and pooling -----------------------------------------------------------
+# Per-sample layers cycle through a few samples: inside a network a layer's input and error
+# were just computed, so they are in cache.
+CYCLE = 8
+
+
+def _tutorial_conv_step(module, samples):
+    """The tutorial-shaped ConvLayer (28x28x1, six 5x5 filters, ReLU): forward then backward per sample."""
+    from fastnn.tutorial.activators import IdentityActivator, ReluActivator
+
+    rng = _rng()
+    x, sensitivity = rng.random((CYCLE, 1, 28, 28)), rng.standard_normal((CYCLE, 6, 24, 24))
+    layer = module.ConvLayer(28, 28, 1, 5, 5, 6, 0, 1, ReluActivator(), 0.01)
+    below = IdentityActivator()
+
+    def step():
+        for i in range(samples):
+            layer.forward(x[i % CYCLE])
+            layer.backward(x[i % CYCLE], sensitivity[i % CYCLE], below)
+
+    return step, samples
+
+
+@register("cnn-conv-layer", "ConvLayer 28x28x1, six 5x5 filters, forward+backward per sample", "samples",
+          targets=[Target("python", 500, "issue 3")])
+def _cnn_conv():
+    def python(quick):
+        from fastnn.reference import cnn
+
+        return _tutorial_conv_step(cnn, 2)
+
+    def fastnn(quick):
+        from fastnn.tutorial import cnn
+
+        return _tutorial_conv_step(cnn, 200)
+
+    return {"python": python, "fastnn": fastnn}
+
+
+def _tutorial_pool_step(module, samples):
+    """The tutorial-shaped MaxPoolingLayer (24x24x6, 2x2 windows, stride 2): forward then backward per sample."""
+    rng = _rng()
+    x, sensitivity = rng.random((CYCLE, 6, 24, 24)), rng.standard_normal((CYCLE, 6, 12, 12))
+    layer = module.MaxPoolingLayer(24, 24, 6, 2, 2, 2)
+
+    def step():
+        for i in range(samples):
+            layer.forward(x[i % CYCLE])
+            layer.backward(x[i % CYCLE], sensitivity[i % CYCLE])
+
+    return step, samples
+
+
+@register("cnn-max-pool", "MaxPoolingLayer 24x24x6, 2x2 stride 2, forward+backward per sample", "samples",
+          targets=[Target("python", 500, "issue 3")])
+def _cnn_pool():
+    def python(quick):
+        from fastnn.reference import cnn
+
+        return _tutorial_pool_step(cnn, 5)
+
+    def fastnn(quick):
+        from fastnn.tutorial import cnn
+
+        return _tutorial_pool_step(cnn, 1000)
+
+    return {"python": python, "fastnn": fastnn}
+
+
+def _lenet_convolution(label, in_channels, out_channels, size, padding):
+    """A LeNet-5 convolution at batch 64, float32, forward and backward (input gradient included)."""
+    def arrays():
+        rng = _rng()
+        out = size + 2 * padding - 4
+        return (rng.standard_normal((64, in_channels, size, size), dtype=np.float32),
+                rng.standard_normal((64, out_channels, out, out), dtype=np.float32))
+
+    def fastnn(quick):
+        from fastnn.nn import Conv2D
+
+        layer = Conv2D(in_channels, out_channels, 5, padding=padding, rng=0)
+        x, grad = arrays()
+
+        def step():
+            layer.forward(x)
+            layer.backward(grad)
+
+        return step, 64
+
+    def torch(quick):
+        import torch
+
+        layer = torch.nn.Conv2d(in_channels, out_channels, 5, padding=padding)
+        x, grad = (torch.from_numpy(a) for a in arrays())
+        x.requires_grad_(True)
+        return (lambda: layer(x).backward(grad)), 64
+
+    register(f"lenet-{label}-b64", f"LeNet-5 {label} ({in_channels}->{out_channels}, 5x5, {size}x{size}, "
+             f"padding {padding}) forward+backward, batch 64, float32", "samples",
+             targets=[Target("torch", 1.0, "issue 3")])(lambda: {"fastnn": fastnn, "torch": torch})
+
+
+_lenet_convolution("conv1", 1, 6, 28, 2)
+_lenet_convolution("conv2", 6, 16, 14, 0)
+
+
+# Issue 5: training and inference of the MLPs and LeNet-5 (registers on import).
+from . import training  # noqa: E402,F401
+# Issue 4: recurrent, LSTM and recursive networks (registers on import).
 from . import sequence  # noqa: E402,F401

@@ -1,0 +1,166 @@
+"""Dense: the fully connected layer on a mini-batch (the tutorial's fc chapter, batch-first)."""
+
+import math
+
+import numpy as np
+
+from .._checks import as_float_array, check_int, make_rng
+from ..kernels.activation import IDENTITY
+from ..kernels.batched_dense import (
+    bias_activate_transposed,
+    dense_backward_sgd,
+    dense_delta,
+    dense_forward,
+    dense_forward_serial,
+    dense_grad_input,
+    dense_grad_input_serial,
+    dense_grad_weight,
+    dense_grad_weight_serial,
+)
+from .base import Layer, check_dtype
+
+# Below this batch size the products run on one thread in compiled loops:
+# BLAS and thread start-up cost more than the work (kernels/batched_dense.py).
+SMALL_BATCH = 4
+
+# Buffers are kept for this many batch sizes (training, last partial batch,
+# evaluation, and one spare) before the oldest is dropped.
+_KEPT_BATCH_SIZES = 4
+
+
+class NonFiniteGradient(ArithmeticError):
+    """Raised by a fused update that found a NaN or infinite gradient and changed nothing."""
+
+
+class BatchBuffers:
+    """Arrays a layer reuses from step to step, one set per batch size.
+
+    ``get(key, name, shape, dtype)`` returns the array `name` of the set
+    `key` (a batch size or a batch shape), allocating it on first use only,
+    so a training loop allocates nothing large after its first step.
+    """
+
+    def __init__(self):
+        self._sets = {}
+
+    def get(self, key, name, shape, dtype):
+        arrays = self._sets.get(key)
+        if arrays is None:
+            if len(self._sets) >= _KEPT_BATCH_SIZES:
+                del self._sets[next(iter(self._sets))]
+            arrays = self._sets[key] = {}
+        array = arrays.get(name)
+        if array is None:
+            array = arrays[name] = np.empty(shape, dtype)
+        return array
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = x W^T + b`` on a batch ``x`` of shape ``(N, in_features)``.
+
+    ``params["weight"]`` has shape ``(out_features, in_features)`` and
+    ``params["bias"]`` ``(out_features,)``, both drawn uniform in
+    ``[-1/sqrt(in_features), 1/sqrt(in_features)]`` (PyTorch's default for
+    ``nn.Linear``).  The activation comes as a separate layer (``ReLU()``,
+    ``Sigmoid()``, ...); ``Sequential`` folds it into this layer's kernels.
+    See :mod:`fastnn.kernels.batched_dense` for the formulas and for
+    ``use_blas``: True computes the products with numpy's BLAS, False with
+    compiled loops parallel over the batch (``Sequential`` picks); batches
+    under ``SMALL_BATCH`` samples always take the single-thread loops.
+    """
+
+    mixes_with_blas = True
+
+    def __init__(self, in_features, out_features, dtype=np.float32, rng=None):
+        super().__init__()
+        self.in_features = check_int(in_features, "in_features", minimum=1)
+        self.out_features = check_int(out_features, "out_features", minimum=1)
+        self.dtype = check_dtype(dtype)
+        generator = make_rng(rng)
+        bound = 1.0 / math.sqrt(self.in_features)
+        shapes = {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
+        for name, shape in shapes.items():
+            self.params[name] = generator.uniform(-bound, bound, shape).astype(self.dtype)
+            self.grads[name] = np.zeros(shape, self.dtype)
+        self.use_blas = True
+        self._buffers = BatchBuffers()
+        self._x = None
+        self._y = None
+
+    def output_shape(self, input_shape):
+        if tuple(input_shape) != (self.in_features,):
+            raise ValueError(f"Dense expects samples of shape ({self.in_features},), got {tuple(input_shape)}")
+        return (self.out_features,)
+
+    def get_config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features, "dtype": self.dtype.name}
+
+    def forward(self, x):
+        """x (N, in_features) -> (N, out_features)."""
+        return self._forward(self._input(x, (self.in_features,)), IDENTITY).copy()
+
+    def backward(self, grad_output):
+        """grad_output (N, out_features) -> gradient for x (N, in_features); fills ``grads``."""
+        y = self._require("_y")
+        grad = as_float_array(grad_output, "grad_output", self.dtype, shape=y.shape)
+        return self._backward(grad, IDENTITY, True).copy()
+
+    def _forward(self, x, code):
+        """Trusted path: x is a C-contiguous batch of this layer's dtype; `code` is a fused activation.
+
+        Returns a buffer that the next call of the same batch size overwrites.
+        """
+        n = x.shape[0]
+        out = self._buffers.get(n, "out", (n, self.out_features), self.dtype)
+        weight = self.params["weight"]
+        bias = self.params["bias"]
+        if n < SMALL_BATCH:
+            dense_forward_serial(x, weight, bias, code, out)
+        elif self.use_blas:
+            product = self._buffers.get(n, "product", (self.out_features, n), self.dtype)
+            np.matmul(weight, x.T, out=product)
+            bias_activate_transposed(product, bias, code, out)
+        else:
+            dense_forward(x, weight, bias, code, out)
+        self._x = x
+        self._y = out
+        return out
+
+    def _backward(self, grad, code, need_input_grad):
+        """Trusted path of backward after ``_forward(x, code)``; returns None without `need_input_grad`."""
+        x = self._x
+        n = x.shape[0]
+        delta = self._buffers.get(n, "delta", (n, self.out_features), self.dtype)
+        dense_delta(grad, self._y, code, delta, self.grads["bias"])
+        weight = self.params["weight"]
+        if n < SMALL_BATCH:
+            dense_grad_weight_serial(delta, x, self.grads["weight"])
+        elif self.use_blas:
+            np.matmul(delta.T, x, out=self.grads["weight"])
+        else:
+            dense_grad_weight(delta, x, self.grads["weight"])
+        if not need_input_grad:
+            return None
+        grad_input = self._buffers.get(n, "grad_input", (n, self.in_features), self.dtype)
+        if n < SMALL_BATCH:
+            dense_grad_input_serial(delta, weight, grad_input)
+        elif self.use_blas:
+            np.matmul(delta, weight, out=grad_input)
+        else:
+            dense_grad_input(delta, weight, grad_input)
+        return grad_input
+
+    def _backward_sgd(self, grad, code, need_input_grad, lr):
+        """Trusted path: back propagation fused with the plain SGD update ``w -= lr * grad`` (small batches).
+
+        ``grads`` is not filled.  Raises NonFiniteGradient, leaving the
+        weights as they were, when the error term is not finite.
+        """
+        x = self._x
+        n = x.shape[0]
+        delta = self._buffers.get(n, "delta", (n, self.out_features), self.dtype)
+        grad_input = self._buffers.get(n, "grad_input", (n, self.in_features), self.dtype) if need_input_grad else delta
+        if not dense_backward_sgd(grad, self._y, code, x, self.params["weight"], self.params["bias"], lr, delta,
+                                  grad_input, need_input_grad):
+            raise NonFiniteGradient(f"{type(self).__name__}: the error term is not finite")
+        return grad_input if need_input_grad else None

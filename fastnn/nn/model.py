@@ -1,0 +1,415 @@
+"""Sequential: a stack of layers trained with fit / evaluate / predict.
+
+Training runs one mini-batch at a time through every layer's compiled
+kernels; the Python loop here only slices batches, calls the layers in order
+and hands the gradients to the optimizer.  Batch buffers are allocated on the
+first step and reused, and the data set is validated once per call, not per
+step.
+"""
+
+import math
+import time
+
+import numpy as np
+
+from .._checks import as_float_array, check_int, check_real, describe_shape, make_rng
+from ..kernels.activation import IDENTITY
+from ..kernels.loss import softmax
+from ..kernels.optim import all_finite
+from .activations import Activation
+from .base import Layer
+from .callbacks import Callback, ProgressBar
+from .dense import SMALL_BATCH, BatchBuffers, Dense, NonFiniteGradient
+from .losses import get_loss
+from .optim import SGD, Optimizer
+from .preprocess import Standardize
+
+
+class Sequential:
+    """Layers applied in order, with a loss and an optimizer.
+
+    ``Sequential(layers, loss="cross_entropy" | "mse" | Loss, optimizer=SGD(),
+    input_shape=None)``.  `input_shape` is the shape of one sample (batch
+    axis excluded); it is taken from a first ``Dense`` layer, else from the
+    first data the model sees.  With cross-entropy the last layer outputs
+    logits and targets are integer class labels; with "mse" targets are real
+    rows ``(N, K)`` or class labels read as one-hot rows.
+
+    After ``fit``, ``history_`` maps "loss", "accuracy", "val_loss",
+    "val_accuracy" and "seconds" to per-epoch lists (accuracy only where
+    targets are classes, validation only with validation data).
+    """
+
+    def __init__(self, layers, loss="cross_entropy", optimizer=None, input_shape=None):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers must hold at least one layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a fastnn.nn Layer, got {type(layer).__name__}")
+        self.layers = layers
+        self.loss = get_loss(loss)
+        optimizer = SGD() if optimizer is None else optimizer
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a fastnn.nn optimizer (SGD, Adam), got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        dtypes = {layer.dtype for layer in layers if layer.params}
+        if len(dtypes) > 1:
+            raise ValueError(f"all layers with weights must share one dtype, got {sorted(d.name for d in dtypes)}")
+        self.dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
+        self.input_shape = None
+        self.output_shapes = None
+        if input_shape is not None:
+            self._set_input_shape(tuple(check_int(d, "input_shape", minimum=1) for d in input_shape))
+        elif isinstance(layers[0], Dense):
+            self._set_input_shape((layers[0].in_features,))
+        self.history_ = {}
+        self.stop_training = False
+        self._planned = None
+        self._unfused_optimizer = None  # the optimizer _unfused_slots were taken from
+        self._buffers = BatchBuffers()
+
+    # ---------------------------------------------------------------- shapes
+
+    def _set_input_shape(self, shape):
+        shapes = []
+        current = shape
+        for i, layer in enumerate(self.layers):
+            try:
+                current = tuple(layer.output_shape(current))
+            except ValueError as error:
+                raise ValueError(
+                    f"samples of shape {describe_shape(shape)} do not fit this model: layer {i} "
+                    f"({type(layer).__name__}) receives {describe_shape(current)}: {error}"
+                ) from None
+            shapes.append(current)
+        if len(current) != 1:
+            raise ValueError(f"the last layer must output vectors (N, K) for the loss, it outputs samples of shape {describe_shape(current)}")
+        self.input_shape = shape
+        self.output_shapes = shapes
+
+    @property
+    def n_outputs(self):
+        return self.output_shapes[-1][0] if self.output_shapes else None
+
+    def _prepare_x(self, x, name="x"):
+        """The data set as a C-contiguous array of the model's dtype, checked against input_shape."""
+        if (type(x) is np.ndarray and x.dtype == self.dtype and x.shape[1:] == self.input_shape and x.shape[0]
+                and x.flags.c_contiguous):
+            # Already what the kernels take (the usual case inside a training loop): only check the values.
+            if not all_finite(x):
+                raise ValueError(f"{name} contains NaN or infinity")
+            return x
+        array = as_float_array(x, name, self.dtype)
+        if array.ndim < 2:
+            raise ValueError(f"{name} must be a batch of samples (N, ...), got shape {array.shape}")
+        if array.shape[0] == 0:
+            raise ValueError(f"{name} is empty: it holds no samples (shape {array.shape})")
+        if self.input_shape is None:
+            self._set_input_shape(array.shape[1:])
+        elif array.shape[1:] != self.input_shape:
+            raise ValueError(
+                f"{name} must have shape (N, {', '.join(map(str, self.input_shape))}) for this model, got {array.shape}"
+            )
+        return array
+
+    def _prepare_y(self, y, n_samples, name="y"):
+        return self.loss.prepare_targets(y, n_samples, self.n_outputs, self.dtype, name)
+
+    # ------------------------------------------------------------ execution
+
+    def _compile(self):
+        """Build the per-step call lists once per layer list, and point the optimizer at the parameters.
+
+        A Dense layer followed by an activation layer runs as one fused step.
+        Dense layers use BLAS unless another layer may run Numba threads
+        (see fastnn.kernels.batched_dense), and the first step skips the
+        gradient for the data.
+        """
+        replanned = self._planned is None or len(self._planned) != len(self.layers) or any(
+            a is not b for a, b in zip(self._planned, self.layers)
+        )
+        if replanned:
+            self._plan()
+        if self.optimizer._bind(self.layers) or replanned or self._unfused_optimizer is not self.optimizer:
+            fused = {id(p) for layer in self.layers if isinstance(layer, Dense) for p in layer.params.values()}
+            self._unfused_slots = [slot for slot in self.optimizer._slots if id(slot[0]) not in fused]
+            self._unfused_optimizer = self.optimizer
+
+    def _plan(self):
+        layers = self.layers
+        blas = all(getattr(layer, "mixes_with_blas", False) for layer in layers)
+        forward, backward, backward_sgd = [], [], []
+        trained_below = False  # does a layer with parameters come before this one?
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            if isinstance(layer, Dense):
+                layer.use_blas = blas
+                code = IDENTITY
+                if i + 1 < len(layers) and isinstance(layers[i + 1], Activation):
+                    code = layers[i + 1].code
+                    i += 1
+                forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
+                backward.append(lambda g, layer=layer, code=code, need=trained_below: layer._backward(g, code, need))
+                backward_sgd.append(lambda g, layer=layer, code=code, need=trained_below:
+                                    layer._backward_sgd(g, code, need, self.optimizer.lr))
+            else:
+                trusted = isinstance(layer, (Activation, Standardize))
+                forward.append(layer._forward if trusted else layer.forward)
+                # Layers without parameters below every trained layer need no backward pass at all.
+                step = (layer._backward if trusted else layer.backward) if trained_below or layer.params else None
+                backward.append(step)
+                backward_sgd.append(step)
+            trained_below = trained_below or bool(layer.params)
+            i += 1
+        self._forward_steps = forward
+        self._backward_steps = [step for step in backward[::-1] if step is not None]
+        self._backward_steps_sgd = [step for step in backward_sgd[::-1] if step is not None]
+        self._planned = list(layers)
+
+    def _forward_batch(self, x):
+        out = x
+        for step in self._forward_steps:
+            out = step(out)
+        return out
+
+    def _train_batch(self, x, y, where):
+        """One optimizer step on a trusted batch: returns (loss_sum, correct); raises RuntimeError on divergence.
+
+        With plain SGD (no momentum, no weight decay) a batch under
+        SMALL_BATCH samples updates the Dense layers inside back propagation
+        (kernels.batched_dense.dense_backward_sgd), so their ``grads`` are
+        not stored for that step.
+        """
+        out = self._forward_batch(x)
+        n = x.shape[0]
+        grad = self._buffers.get(n, "grad", out.shape, out.dtype)
+        loss_sum, correct = self.loss._compute(out, y, 1.0 / n, grad)
+        if not math.isfinite(loss_sum):
+            raise RuntimeError(
+                f"the loss became {loss_sum} {where}; training stopped and the model keeps the weights "
+                "of the last good step (try a lower learning rate)"
+            )
+        fused = n < SMALL_BATCH and getattr(self.optimizer, "is_plain", False)
+        try:
+            for step in self._backward_steps_sgd if fused else self._backward_steps:
+                grad = step(grad)
+        except NonFiniteGradient:
+            # Only an overflow inside back propagation gets here after a finite loss; layers above the
+            # failing one may then already hold this step's update.
+            raise RuntimeError(
+                f"a gradient became NaN or infinite {where}; training stopped (try a lower learning rate)"
+            ) from None
+        if not self.optimizer._update(self._unfused_slots if fused else None):
+            raise RuntimeError(
+                f"a gradient became NaN or infinite {where}; training stopped and the model keeps the "
+                "weights of the last good step (try a lower learning rate)"
+            )
+        return float(loss_sum), correct
+
+    # ------------------------------------------------------------- training
+
+    def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
+            seed=None, verbose=1, callbacks=None):
+        """Train on `x` (N, *input_shape) and targets `y`; returns the model, with ``history_`` filled.
+
+        `validation_data` is a pair ``(x_val, y_val)``; or `validation_split`
+        in [0, 1) holds out that fraction of the samples, taken from the end
+        before shuffling.  `seed` fixes the shuffling.  `verbose`: 0 silent,
+        1 a progress bar per epoch and a line per epoch, 2 the lines only.
+        `callbacks`: a list of ``Callback``.
+        """
+        epochs = check_int(epochs, "epochs", minimum=1)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        validation_split = check_real(validation_split, "validation_split", minimum=0.0)
+        if validation_split >= 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+        verbose = check_int(verbose, "verbose", minimum=0)
+        callbacks = list(callbacks or [])
+        for i, callback in enumerate(callbacks):
+            if not isinstance(callback, Callback):
+                raise TypeError(f"callbacks[{i}] must be a fastnn.nn Callback, got {type(callback).__name__}")
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x.shape[0])
+        validation = None
+        if validation_data is not None:
+            if validation_split:
+                raise ValueError("give validation_data or validation_split, not both")
+            try:
+                x_val, y_val = validation_data
+            except (TypeError, ValueError):
+                raise TypeError("validation_data must be a pair (x_val, y_val)") from None
+            x_val = self._prepare_x(x_val, "validation_data[0]")
+            validation = (x_val, self._prepare_y(y_val, x_val.shape[0], "validation_data[1]"))
+        elif validation_split:
+            n_val = int(round(x.shape[0] * validation_split))
+            if n_val < 1 or n_val >= x.shape[0]:
+                raise ValueError(
+                    f"validation_split={validation_split} leaves {n_val} of {x.shape[0]} samples for validation; "
+                    "both parts need at least one"
+                )
+            x, validation = x[:-n_val], (x[-n_val:], y[-n_val:])
+            y = y[:-n_val]
+        rng = make_rng(seed)
+        self._compile()
+        has_accuracy = self.loss.has_accuracy(y, self.n_outputs)
+        if verbose:
+            callbacks.append(ProgressBar(bar=verbose == 1))
+        n = x.shape[0]
+        x_batch = np.empty((min(batch_size, n), *x.shape[1:]), x.dtype)
+        y_batch = np.empty((min(batch_size, n), *y.shape[1:]), y.dtype)
+        history = {"loss": [], **({"accuracy": []} if has_accuracy else {})}
+        if validation is not None:
+            history.update({"val_loss": [], **({"val_accuracy": []} if has_accuracy else {})})
+        history["seconds"] = []
+        self.history_ = history
+        self.stop_training = False
+        for callback in callbacks:
+            callback.on_train_begin(self)
+        try:
+            for epoch in range(1, epochs + 1):
+                started = time.perf_counter()
+                order = rng.permutation(n) if shuffle else None
+                for callback in callbacks:
+                    callback.on_epoch_begin(epoch, epochs, n)
+                loss_total = 0.0
+                correct_total = 0
+                for step, start in enumerate(range(0, n, batch_size), 1):
+                    stop = min(start + batch_size, n)
+                    if order is None:
+                        xb, yb = x[start:stop], y[start:stop]
+                    else:
+                        xb, yb = x_batch[: stop - start], y_batch[: stop - start]
+                        np.take(x, order[start:stop], axis=0, out=xb)
+                        np.take(y, order[start:stop], axis=0, out=yb)
+                    loss_sum, correct = self._train_batch(xb, yb, f"at epoch {epoch}, step {step}")
+                    loss_total += loss_sum
+                    correct_total += correct
+                    for callback in callbacks:
+                        callback.on_batch_end(step, stop - start, loss_sum / (stop - start))
+                logs = {"loss": loss_total / n}
+                if has_accuracy:
+                    logs["accuracy"] = correct_total / n
+                if validation is not None:
+                    val_loss, val_correct = self._evaluate(*validation, 256)
+                    logs["val_loss"] = val_loss
+                    if has_accuracy:
+                        logs["val_accuracy"] = val_correct
+                logs["seconds"] = time.perf_counter() - started
+                for key, value in logs.items():
+                    history[key].append(value)
+                for callback in callbacks:
+                    callback.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+        finally:
+            for callback in callbacks:
+                callback.on_train_end()
+        return self
+
+    def train_on_batch(self, x, y):
+        """One optimizer step on the batch (x, y); returns its mean loss."""
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x.shape[0])
+        self._compile()
+        loss_sum, _ = self._train_batch(x, y, "in train_on_batch")
+        return loss_sum / x.shape[0]
+
+    # ------------------------------------------------------------ inference
+
+    def _batches(self, x, batch_size):
+        for start in range(0, x.shape[0], batch_size):
+            stop = min(start + batch_size, x.shape[0])
+            yield start, stop, self._forward_batch(x[start:stop])
+
+    def _evaluate(self, x, y, batch_size):
+        loss_total = 0.0
+        correct_total = 0
+        for start, stop, out in self._batches(x, batch_size):
+            grad = self._buffers.get(stop - start, "grad", out.shape, out.dtype)
+            loss_sum, correct = self.loss._compute(out, y[start:stop], 1.0, grad)
+            loss_total += float(loss_sum)
+            correct_total += correct
+        return loss_total / x.shape[0], correct_total / x.shape[0]
+
+    def evaluate(self, x, y, batch_size=256):
+        """``{"loss": mean loss, "accuracy": fraction right}`` on (x, y) (accuracy only for class targets)."""
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x.shape[0])
+        self._compile()
+        loss, accuracy = self._evaluate(x, y, batch_size)
+        result = {"loss": loss}
+        if self.loss.has_accuracy(y, self.n_outputs):
+            result["accuracy"] = accuracy
+        return result
+
+    def _outputs(self, x, batch_size, transform=None):
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        x = self._prepare_x(x)
+        self._compile()
+        result = np.empty((x.shape[0], self.n_outputs), self.dtype)
+        for start, stop, out in self._batches(x, batch_size):
+            if transform is None:
+                result[start:stop] = out
+            else:
+                transform(out, result[start:stop])
+        return result
+
+    @property
+    def is_classifier(self):
+        """Cross-entropy models, and models with more than one output, predict classes."""
+        return self.loss.name == "cross_entropy" or (self.n_outputs or 0) > 1
+
+    def predict_proba(self, x, batch_size=256):
+        """Class probabilities (N, K): the softmax of the logits for cross-entropy, the outputs themselves for mse."""
+        return self._outputs(x, batch_size, softmax if self.loss.name == "cross_entropy" else None)
+
+    def predict(self, x, batch_size=256):
+        """Class labels (N,) int64 for a classifier (arg-max of the outputs), else the outputs (N, K)."""
+        outputs = self._outputs(x, batch_size)
+        return outputs.argmax(axis=1) if self.is_classifier else outputs
+
+    def predict_logits(self, x, batch_size=256):
+        """The last layer's outputs (N, K), as they are."""
+        return self._outputs(x, batch_size)
+
+    # ---------------------------------------------------------- description
+
+    @property
+    def num_params(self):
+        return sum(layer.num_params for layer in self.layers)
+
+    def summary(self, print_fn=print):
+        """Print the layers, their output shapes and parameter counts (through `print_fn`, one line per call)."""
+        shapes = self.output_shapes or [None] * len(self.layers)
+        rows = [(f"{i} {type(layer).__name__}", "?" if shape is None else describe_shape(shape), f"{layer.num_params:,}")
+                for i, (layer, shape) in enumerate(zip(self.layers, shapes))]
+        header = ("layer", "output shape", "parameters")
+        widths = [max(len(r[c]) for r in rows + [header]) for c in range(3)]
+        rule = "-" * (sum(widths) + 4)
+        input_text = "?" if self.input_shape is None else describe_shape(self.input_shape)
+        print_fn(f"Sequential: input {input_text}, loss {self.loss.name}, optimizer {self.optimizer!r}, {self.dtype.name}")
+        print_fn(rule)
+        for row in [header] + rows:
+            print_fn(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}")
+        print_fn(rule)
+        print_fn(f"total parameters: {self.num_params:,}")
+
+    def save(self, path):
+        """Write weights and architecture to `path` (.npz); see fastnn.nn.load."""
+        from .io import save
+
+        save(self, path)
+
+    def load_weights(self, path):
+        """Read the weights of a checkpoint of the same architecture into this model (in place)."""
+        from .io import load_weights
+
+        load_weights(self, path)
+        return self
+
+    def __repr__(self):
+        inner = ",\n    ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([\n    {inner},\n], loss={self.loss.name!r}, optimizer={self.optimizer!r})"
