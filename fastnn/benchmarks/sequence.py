@@ -1,11 +1,11 @@
 """Workloads of the sequence and tree chapters (issue 4) for ``fastnn bench`` and bench/test_bench_sequence.py.
 
 * ``rnn-b1``, ``rnn-b32``, ``lstm-b1``, ``lstm-b32``: one training step
-  (forward, backward with the input gradient, SGD update) on a batch of 1 or
-  32 sequences of 20 steps, 32 inputs -> 64 units, `fastnn.nn` in float32
-  against ``torch.nn.RNN`` / ``torch.nn.LSTM`` and against the reference
-  twin's formulas (one numpy call per gate and step, float64, one sequence
-  after another).
+  (forward, backward with the input gradient on both sides, SGD update) on
+  a batch of 1 or 32 sequences of 20 steps, 32 inputs -> 64 units,
+  `fastnn.nn` in float32 against ``torch.nn.RNN`` / ``torch.nn.LSTM`` and
+  against the reference twin's formulas (one numpy call per gate and step,
+  float64, one sequence after another).
 * ``tutorial-*``: the drop-in classes of `fastnn.tutorial` against their
   twins in `fastnn.reference`: 20 ``forward`` calls, ``backward``,
   ``update`` on one sequence, at the tutorial's own size (3 inputs, 2
@@ -81,7 +81,7 @@ def _nn_builders(kind, batch):
         torch.manual_seed(0)
         module = getattr(torch.nn, kind)(INPUT, HIDDEN, batch_first=True)
         optimizer = torch.optim.SGD(module.parameters(), lr=RATE)
-        x = torch.from_numpy(_sequences(batch))
+        x = torch.from_numpy(_sequences(batch)).requires_grad_(True)  # the input gradient, as fastnn computes
 
         def step():
             optimizer.zero_grad()
@@ -143,8 +143,10 @@ def _tutorial_builders(cls, inputs, states):
     return {"python": python, "fastnn": fastnn}
 
 
-for _cls, _short in (("RecurrentLayer", "rnn"), ("BiRecurrentLayer", "birnn"), ("LstmLayer", "lstm")):
-    for _inputs, _states in ((3, 2), (INPUT, HIDDEN)):
+for _cls, _short, _sizes in (("RecurrentLayer", "rnn", ((3, 2), (INPUT, HIDDEN))),
+                              ("BiRecurrentLayer", "birnn", ((INPUT, HIDDEN),)),
+                              ("LstmLayer", "lstm", ((3, 2), (INPUT, HIDDEN)))):
+    for _inputs, _states in _sizes:
         register(f"tutorial-{_short}-{_inputs}-{_states}",
                  f"tutorial {_cls} {_inputs}->{_states}: 20 forwards, backward, update", "sequences",
                  targets=[Target("python", 20, "issue 4")])(
