@@ -38,7 +38,8 @@ def as_float_array(value, name, dtype=np.float64, *, shape=None, ndim=None, fini
         check_shape(array, shape, name)
     elif ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
-    array = np.array(array, dtype=dtype, order="C", copy=True) if copy else np.ascontiguousarray(array, dtype=dtype)
+    # np.asarray with order="C" keeps a 0-d array 0-d (ascontiguousarray would make it 1-d).
+    array = np.array(array, dtype=dtype, order="C", copy=True) if copy else np.asarray(array, dtype=dtype, order="C")
     if finite and array.size and not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return array

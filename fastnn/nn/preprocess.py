@@ -21,9 +21,8 @@ class Standardize(Layer):
 
     def __init__(self, mean, std):
         super().__init__()
-        # reshape: as_float_array turns a single number into a 1-element array
-        self.mean = as_float_array(mean, "mean", np.float64).reshape(np.shape(mean))
-        self.std = as_float_array(std, "std", np.float64).reshape(np.shape(std))
+        self.mean = as_float_array(mean, "mean", np.float64)
+        self.std = as_float_array(std, "std", np.float64)
         if self.mean.ndim > 1 or self.std.shape != self.mean.shape:
             raise ValueError(f"mean and std must be two numbers or two lists of one number per channel, "
                              f"got shapes {self.mean.shape} and {self.std.shape}")
