@@ -309,3 +309,25 @@ def test_standardize_layer_formula_gradient_and_round_trip(tmp_path):
         Standardize(0.0, 0.0)
     with pytest.raises(ValueError, match="2 channel statistics"):
         layer.forward(np.ones((1, 3, 2, 2)))
+
+
+def test_training_gives_the_same_bits_for_any_thread_count():
+    import numba
+
+    from fastnn.nn import Conv2D, Flatten, MaxPool2D
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 1, 8, 8), dtype=np.float32), rng.integers(0, 3, 40)
+    weights = []
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            layers = [Conv2D(1, 4, 3, padding=1, rng=1), ReLU(), MaxPool2D(2), Flatten(), Dense(64, 16, rng=2), Tanh(),
+                      Dense(16, 3, rng=3)]
+            model = Sequential(layers, optimizer=SGD(lr=0.1, momentum=0.9))
+            model.fit(x, y, epochs=2, batch_size=8, seed=0, verbose=0)
+            weights.append([p.copy() for layer in model.layers for p in layer.params.values()])
+    finally:
+        numba.set_num_threads(before)
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
