@@ -33,9 +33,9 @@ except ImportError as error:
         f"fastnn.distributed needs dask and distributed ({error}): pip install 'fastnn[distributed]'"
     ) from error
 
-from ._common import get_client, local_client
+from ._common import connect, get_client, local_client
 from .inference import evaluate, predict
 from .sweep import sweep
 from .training import fit
 
-__all__ = ["fit", "predict", "evaluate", "sweep", "local_client", "get_client"]
+__all__ = ["fit", "predict", "evaluate", "sweep", "local_client", "get_client", "connect"]

@@ -7,7 +7,7 @@ import time
 
 import dask.array as da
 import numpy as np
-from distributed import Client, wait
+from distributed import Client
 
 from .._checks import check_real, describe_shape
 from ..nn.model import Sequential
@@ -53,6 +53,20 @@ def local_client(n_workers=2, threads_per_worker=1, numba_threads=None, **cluste
     options = {"host": "127.0.0.1", "dashboard_address": None, "processes": True,
                "env": {"NUMBA_NUM_THREADS": str(numba_threads)}, **cluster_options}
     return Client(n_workers=n_workers, threads_per_worker=threads_per_worker, **options)
+
+
+def connect(scheduler=None, workers=None, timeout=10):
+    """A Client for ``fastnn train``'s options: the scheduler at address `scheduler`, or `workers` local processes."""
+    if (scheduler is None) == (workers is None):
+        raise ValueError("give a scheduler address or a number of local workers, not both and not neither")
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        return local_client(workers)
+    try:
+        return Client(scheduler, timeout=timeout, set_as_default=False)
+    except (OSError, ValueError) as error:  # TimeoutError is an OSError
+        raise OSError(f"could not connect to the dask scheduler at {scheduler!r} within {timeout} s: {error}") from None
 
 
 def check_timeout(timeout):
@@ -142,30 +156,27 @@ def unflatten(vector, arrays):
 
 
 def wait_all(futures, timeout, client, what):
-    """Wait for dask futures to finish: TimeoutError after `timeout` seconds (None: no limit).
+    """Wait until dask `futures` are finished or failed: TimeoutError after `timeout` seconds (None: no limit).
 
     Also raises RuntimeError when the cluster has had no worker for
     WORKERLESS seconds, so that a wait never outlives the whole cluster.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     workerless_since = None
-    pending = [f for f in futures if not f.done()]
-    while pending:
-        now = time.monotonic()
-        if deadline is not None and now >= deadline:
-            raise TimeoutError(f"{what} did not finish within {timeout:g} s")
-        if workers(client):
-            workerless_since = None
-        else:
-            workerless_since = workerless_since or now
-            if now - workerless_since > WORKERLESS:
+    for future in futures:
+        while True:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise TimeoutError(f"{what} did not finish within {timeout:g} s")
+            try:
+                future.exception(timeout=POLL if deadline is None else min(POLL, deadline - now))
+                break
+            except TimeoutError:
+                pass
+            if workers(client):
+                workerless_since = None
+            elif now - (workerless_since := workerless_since or now) > WORKERLESS:
                 raise RuntimeError(f"{what}: the cluster has had no worker for {WORKERLESS} s")
-        step = POLL if deadline is None else min(POLL, deadline - now)
-        try:
-            wait(pending, timeout=step, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            pass
-        pending = [f for f in pending if not f.done()]
 
 
 def workers(client):

@@ -341,61 +341,63 @@ def fit(model, x, y, client=None, epochs=1, batch_size=32, validation_data=None,
                       f"replicas were on {before}, now on {replicas.addresses}; repeating the step", RuntimeWarning,
                       stacklevel=3)
 
-    for callback in callbacks:
-        callback.on_train_begin(model)
-    try:
-        try:
-            replicas.build()
-        except WorkerLost as error:
-            raise RuntimeError(f"could not start the replicas: {error}") from None
-        for epoch in range(1, epochs + 1):
-            started = time.perf_counter()
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            for callback in callbacks:
-                callback.on_epoch_begin(epoch, epochs, n)
-            while True:
-                try:
-                    replicas.plan(order, starts)
-                    break
-                except WorkerLost as error:
-                    recover(error, epoch, 0, order)
-            totals = [0.0, 0]
-            step = 0
-            while step < len(starts) - 1:
-                count = min(sync_every, len(starts) - 1 - step) if sync_every > 1 else 1
-                try:
-                    outcome = (_local_round if sync_every > 1 else _sync_step)(model, replicas, starts, step, count, epoch)
-                except WorkerLost as error:
-                    recover(error, epoch, step, order)
-                    continue
-                for i, (loss_sum, correct) in enumerate(outcome):
-                    size = int(starts[step + i + 1] - starts[step + i])
-                    totals[0] += loss_sum
-                    totals[1] += correct
-                    for callback in callbacks:
-                        callback.on_batch_end(step + i + 1, size, loss_sum / size)
-                step += count
-            logs = {"loss": totals[0] / n}
-            if has_accuracy:
-                logs["accuracy"] = totals[1] / n
-            if validation is not None:
-                result = evaluate_data(model, *validation, client=client, timeout=timeout)
-                logs["val_loss"] = result["loss"]
-                if has_accuracy:
-                    logs["val_accuracy"] = result["accuracy"]
-            logs["seconds"] = time.perf_counter() - started
-            for key, value in logs.items():
-                history[key].append(value)
-            if checkpoint is not None:
-                model.save(checkpoint)
-            for callback in callbacks:
-                callback.on_epoch_end(epoch, logs)
-            if model.stop_training:
-                break
-    finally:
-        replicas.release()
+    # Actor handles bind to the current client; the caller's need not be the process default.
+    with client.as_current():
         for callback in callbacks:
-            callback.on_train_end()
+            callback.on_train_begin(model)
+        try:
+            try:
+                replicas.build()
+            except WorkerLost as error:
+                raise RuntimeError(f"could not start the replicas: {error}") from None
+            for epoch in range(1, epochs + 1):
+                started = time.perf_counter()
+                order = rng.permutation(n) if shuffle else np.arange(n)
+                for callback in callbacks:
+                    callback.on_epoch_begin(epoch, epochs, n)
+                while True:
+                    try:
+                        replicas.plan(order, starts)
+                        break
+                    except WorkerLost as error:
+                        recover(error, epoch, 0, order)
+                totals = [0.0, 0]
+                step = 0
+                while step < len(starts) - 1:
+                    count = min(sync_every, len(starts) - 1 - step) if sync_every > 1 else 1
+                    try:
+                        outcome = (_local_round if sync_every > 1 else _sync_step)(model, replicas, starts, step, count, epoch)
+                    except WorkerLost as error:
+                        recover(error, epoch, step, order)
+                        continue
+                    for i, (loss_sum, correct) in enumerate(outcome):
+                        size = int(starts[step + i + 1] - starts[step + i])
+                        totals[0] += loss_sum
+                        totals[1] += correct
+                        for callback in callbacks:
+                            callback.on_batch_end(step + i + 1, size, loss_sum / size)
+                    step += count
+                logs = {"loss": totals[0] / n}
+                if has_accuracy:
+                    logs["accuracy"] = totals[1] / n
+                if validation is not None:
+                    result = evaluate_data(model, *validation, client=client, timeout=timeout)
+                    logs["val_loss"] = result["loss"]
+                    if has_accuracy:
+                        logs["val_accuracy"] = result["accuracy"]
+                logs["seconds"] = time.perf_counter() - started
+                for key, value in logs.items():
+                    history[key].append(value)
+                if checkpoint is not None:
+                    model.save(checkpoint)
+                for callback in callbacks:
+                    callback.on_epoch_end(epoch, logs)
+                if model.stop_training:
+                    break
+        finally:
+            replicas.release()
+            for callback in callbacks:
+                callback.on_train_end()
     return model
 
 
