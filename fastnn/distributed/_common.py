@@ -9,7 +9,7 @@ import dask.array as da
 import numpy as np
 from distributed import Client
 
-from .._checks import check_real, describe_shape
+from .._checks import check_int, check_real, describe_shape
 from ..nn.model import Sequential
 
 # Worker-side code holds this lock while it runs kernels: a process with
@@ -44,14 +44,22 @@ def local_client(n_workers=2, threads_per_worker=1, numba_threads=None, **cluste
     """A Client on a new LocalCluster of `n_workers` processes listening on loopback only.
 
     Closing the client closes the cluster.  `numba_threads` (default: the
-    machine's cores shared among the workers) sets NUMBA_NUM_THREADS in the
-    worker processes, so that their parallel kernels do not oversubscribe
-    the cores.  Other keywords go to ``distributed.LocalCluster``.
+    machine's cores shared among the workers) is the workers'
+    NUMBA_NUM_THREADS, so that their parallel kernels do not oversubscribe
+    the cores; and unless OMP_WAIT_POLICY is set, the workers' idle kernel
+    threads sleep instead of spinning (PASSIVE), since they share the cores
+    with this process and the scheduler (spinning threads made a LeNet-5
+    step 7x slower on a 2-core machine).  Both are read when a worker first
+    loads Numba, which can be while it re-imports the script that started
+    the cluster, so they are set in this process's environment, which the
+    workers and their restarts inherit (a Numba already loaded here keeps
+    its settings).  Other keywords go to ``distributed.LocalCluster``.
     """
     if numba_threads is None:
         numba_threads = max(1, (os.cpu_count() or 1) // n_workers)
-    options = {"host": "127.0.0.1", "dashboard_address": None, "processes": True,
-               "env": {"NUMBA_NUM_THREADS": str(numba_threads)}, **cluster_options}
+    os.environ["NUMBA_NUM_THREADS"] = str(check_int(numba_threads, "numba_threads", minimum=1))
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    options = {"host": "127.0.0.1", "dashboard_address": None, "processes": True, **cluster_options}
     return Client(n_workers=n_workers, threads_per_worker=threads_per_worker, **options)
 
 

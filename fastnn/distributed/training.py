@@ -70,13 +70,12 @@ class Replica:
         return np.take(self.x, rows, axis=0), np.take(self.y, rows, axis=0)
 
     def gradient(self, step, weights, scale):
-        """(loss_sum, correct, gradient vector, seconds) of this shard's part of global step `step`.
+        """(loss_sum, correct, gradient vector) of this shard's part of global step `step`.
 
         The loss gradient is scaled by `scale` (1 / the global batch size), so
         the parts' vectors add up to the gradient of the global batch's mean.
         """
         with KERNEL_LOCK:
-            started = time.perf_counter()
             unflatten(weights, self.params)
             x, y = self._batch(step)
             model = self.model
@@ -85,15 +84,14 @@ class Replica:
             loss_sum, correct = model.loss._compute(out, y, scale, grad)
             for backward in model._backward_steps:
                 grad = backward(grad)
-            return float(loss_sum), int(correct), flatten(self.grads, model.dtype), time.perf_counter() - started
+            return float(loss_sum), int(correct), flatten(self.grads, model.dtype)
 
     def local_steps(self, first, count, weights, lr):
         """Local SGD: optimizer steps on this shard's parts of global steps first..first+count-1.
 
-        Returns ([(loss_sum, correct, samples) per step], weights vector, seconds).
+        Returns ([(loss_sum, correct, samples) per step], weights vector).
         """
         with KERNEL_LOCK:
-            started = time.perf_counter()
             unflatten(weights, self.params)
             self.model.optimizer.lr = lr
             results = []
@@ -104,7 +102,7 @@ class Replica:
                     continue
                 loss_sum, correct = self.model._train_batch(x, y, f"on worker {self.address}, step {step + 1}")
                 results.append((loss_sum, int(correct), x.shape[0]))
-            return results, flatten(self.params, self.model.dtype), time.perf_counter() - started
+            return results, flatten(self.params, self.model.dtype)
 
 
 class WorkerLost(Exception):
@@ -427,8 +425,7 @@ def _local_round(model, replicas, starts, step, count, epoch):
     weights = flatten(parameters(model), model.dtype)
     active = [r for r in range(len(replicas.handles)) if replicas.counts[r, step:step + count].any()]
     results = replicas.call("local_steps", active, step, count, weights, model.optimizer.lr)
-    seen = np.array([sum(s[2] for s in steps) for steps, _, _ in results], np.float64)
-    mean = sum(w * (k / seen.sum()) for k, (_, w, _) in zip(seen, results))
+    seen = np.array([sum(s[2] for s in steps) for steps, _ in results], np.float64)
+    mean = sum(w.astype(np.float64) * (k / seen.sum()) for k, (_, w) in zip(seen, results))
     unflatten(mean.astype(model.dtype), parameters(model))
-    return [(sum(steps[i][0] for steps, _, _ in results), sum(steps[i][1] for steps, _, _ in results))
-            for i in range(count)]
+    return [(sum(steps[i][0] for steps, _ in results), sum(steps[i][1] for steps, _ in results)) for i in range(count)]
