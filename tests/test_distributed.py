@@ -75,7 +75,8 @@ def test_fit_follows_single_machine_fit_with_shuffling_and_momentum(client):
 def test_fit_on_numpy_float32_with_adam_stays_float32_and_close(client):
     x, y = blobs()
     x = x.astype(np.float32)
-    reference = build(dtype=np.float32, optimizer=Adam(lr=0.01)).fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0)
+    reference = build(dtype=np.float32, optimizer=Adam(lr=0.01)).fit(x, y, epochs=2, batch_size=32, shuffle=False,
+                                                                     verbose=0)
     model = fd.fit(build(dtype=np.float32, optimizer=Adam(lr=0.01)), x, y, client, epochs=2, batch_size=32,
                    shuffle=False, verbose=0)
     assert all(p.dtype == np.float32 for p in parameters(model))
@@ -125,7 +126,8 @@ def test_divergence_stops_with_a_clear_error_and_keeps_finite_weights(client):
 
 def test_predict_is_lazy_block_by_block_and_matches_the_model(client):
     rng = np.random.default_rng(0)
-    model = Sequential([Flatten(), Dense(16, 5, dtype=np.float64, rng=rng), Sigmoid()], loss="mse", input_shape=(1, 4, 4))
+    model = Sequential([Flatten(), Dense(16, 5, dtype=np.float64, rng=rng), Sigmoid()], loss="mse",
+                       input_shape=(1, 4, 4))
     x = rng.normal(size=(90, 1, 4, 4))
     X = da.from_array(x, chunks=(25, 1, 4, 4))
     labels = fd.predict(model, X, client)
@@ -150,7 +152,8 @@ def test_predict_streams_a_data_set_larger_than_a_workers_memory(client):
     model = build(dtype=np.float32, features=features, classes=4)
     X = da.map_blocks(_random_block, rows, features, dtype=np.float32, chunks=((rows,) * blocks, (features,)))
     counts = client.compute(da.bincount(fd.predict(model, X, client), minlength=4)).result(timeout=120)
-    expected = sum(np.bincount(model.predict(_random_block(rows, features, (i, 0))), minlength=4) for i in range(blocks))
+    expected = sum(np.bincount(model.predict(_random_block(rows, features, (i, 0))), minlength=4)
+                   for i in range(blocks))
     np.testing.assert_array_equal(counts, expected)
 
 
@@ -158,8 +161,8 @@ def test_predict_streams_a_data_set_larger_than_a_workers_memory(client):
 
 def _sweep_model(lr, hidden=16):
     rng = np.random.default_rng(0)
-    return Sequential([Dense(10, hidden, dtype=np.float64, rng=rng), ReLU(), Dense(hidden, 3, dtype=np.float64, rng=rng)],
-                      optimizer=SGD(lr=lr))
+    layers = [Dense(10, hidden, dtype=np.float64, rng=rng), ReLU(), Dense(hidden, 3, dtype=np.float64, rng=rng)]
+    return Sequential(layers, optimizer=SGD(lr=lr))
 
 
 def test_sweep_trains_every_configuration_and_sorts_best_first(client):

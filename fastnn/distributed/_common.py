@@ -90,7 +90,8 @@ def check_samples(x, name="X"):
     if x.ndim < 2:
         raise ValueError(f"{name} must be a batch of samples (N, ...), got shape {x.shape}")
     if any(math.isnan(c) for c in x.chunks[0]):
-        raise ValueError(f"{name} has unknown chunk sizes along its sample axis; call {name}.compute_chunk_sizes() first")
+        raise ValueError(f"{name} has unknown chunk sizes along its sample axis; "
+                         f"call {name}.compute_chunk_sizes() first")
     for axis in range(1, x.ndim):
         if len(x.chunks[axis]) > 1:
             raise ValueError(

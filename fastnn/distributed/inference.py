@@ -4,9 +4,22 @@ import dask
 import numpy as np
 
 from .._checks import check_int
-from ._common import KERNEL_LOCK, align_targets, check_model, check_samples, check_timeout, get_client, is_dask, replica, wait_all
+from ._common import (
+    KERNEL_LOCK,
+    align_targets,
+    check_model,
+    check_samples,
+    check_timeout,
+    get_client,
+    is_dask,
+    replica,
+    wait_all,
+)
 
 METHODS = ("predict", "predict_proba", "predict_logits")
+
+# Seconds allowed for sending the model to every worker.
+SEND_TIMEOUT = 120
 
 
 def _ship(model, x, client, name="X"):
@@ -16,7 +29,7 @@ def _ship(model, x, client, name="X"):
                         f"dask.array.from_array({name}, chunks=...), or call the model's own method")
     check_samples(x, name)
     check_model(model, x.shape[1:], name)
-    return client.scatter(replica(model), broadcast=True, hash=False)
+    return client.scatter(replica(model), broadcast=True, hash=False, timeout=SEND_TIMEOUT)
 
 
 def _predict_block(block, model, method, batch_size):

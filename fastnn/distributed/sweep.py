@@ -10,6 +10,7 @@ from distributed import get_worker
 from .._checks import check_int
 from ..nn.model import Sequential
 from ._common import KERNEL_LOCK, check_timeout, get_client, is_dask, wait_all
+from .inference import SEND_TIMEOUT
 
 # Grid keys that go to Sequential.fit instead of build_fn.
 FIT_KEYS = ("epochs", "batch_size")
@@ -88,7 +89,7 @@ def sweep(build_fn, param_grid, data, client=None, epochs=1, batch_size=32, seed
     (x, y), validation = _split(data)
     if metric is None:
         metric = "val_loss" if validation is not None else "loss"
-    shipped = client.scatter(((x, y), validation), broadcast=True, hash=False)
+    shipped = client.scatter(((x, y), validation), broadcast=True, hash=False, timeout=SEND_TIMEOUT)
     futures = [client.submit(_train_one, build_fn, params, shipped, fit_options, pure=False) for params in grid]
     try:
         wait_all(futures, timeout, client, "the sweep")
@@ -107,7 +108,8 @@ def sweep(build_fn, param_grid, data, client=None, epochs=1, batch_size=32, seed
     if len(errors) == len(rows):
         first = errors[0]
         kind = type(first) if isinstance(first, (ValueError, TypeError)) else RuntimeError
-        raise kind(f"every configuration of the sweep failed; the first, {grid[0]}: {type(first).__name__}: {first}") from first
+        raise kind(f"every configuration of the sweep failed; the first, {grid[0]}: "
+                   f"{type(first).__name__}: {first}") from first
     if not any(metric in row for row in rows):
         known = sorted({k for row in rows for k in row if k not in ("params", "worker", "error")})
         raise ValueError(f"metric {metric!r} is not computed by this sweep; it has {known}")

@@ -132,7 +132,8 @@ class _Data:
             edges = np.linspace(0, self.n, min(len(addresses), self.n) + 1).round().astype(int)
             groups = []
             for address, start, stop in zip(addresses, edges[:-1], edges[1:]):
-                xf, yf = client.scatter([self.x[start:stop], self.y[start:stop]], workers=[address], hash=False)
+                xf, yf = client.scatter([self.x[start:stop], self.y[start:stop]], workers=[address], hash=False,
+                                        timeout=timeout)
                 groups.append((address, [(int(start), int(stop))], [xf], [yf]))
             return groups
         futures = client.compute(self.x_blocks + self.y_blocks)
@@ -151,8 +152,8 @@ class _Data:
             address = held[0] if held and load[held[0]] + stop - start <= share else min(load, key=load.get)
             load[address] += stop - start
             chosen[address].append(i)
-        return [(address, [self.ranges[i] for i in blocks], [x_futures[i] for i in blocks], [y_futures[i] for i in blocks])
-                for address, blocks in chosen.items() if blocks]
+        return [(address, [self.ranges[i] for i in blocks], [x_futures[i] for i in blocks],
+                 [y_futures[i] for i in blocks]) for address, blocks in chosen.items() if blocks]
 
 
 class _Replicas:
@@ -167,7 +168,7 @@ class _Replicas:
         exclude = [a for a in exclude if a is not None]
         addresses = [a for a in workers(self.client) if a not in exclude]
         if not addresses:
-            raise RuntimeError("no worker left to train on: the cluster has no live worker" +
+            raise RuntimeError("no worker to train on: the cluster has no live worker" +
                                (f" besides the unresponsive {exclude}" if exclude else ""))
         try:
             groups = self.data.place(self.client, addresses, self.timeout)
@@ -278,7 +279,9 @@ def fit(model, x, y, client=None, epochs=1, batch_size=32, validation_data=None,
     `retries`: how many times a lost or silent worker makes fit rebuild the
     replicas on the live workers and repeat the step (a RuntimeWarning says
     so); after that, or with 0, fit stops with a RuntimeError.  The model
-    then holds the weights of the last completed step.
+    then holds the weights of the last completed step.  With ``sync_every >
+    1`` the replicas' optimizers step and the model's own optimizer state
+    (momentum, Adam's moments) is left as it was.
     `checkpoint`: a path where the model is saved (fastnn.nn.load reads
     it) after every epoch.  Returns the model.
     """
@@ -315,6 +318,7 @@ def fit(model, x, y, client=None, epochs=1, batch_size=32, validation_data=None,
     rng = make_rng(seed)
     starts = np.append(np.arange(0, n, batch_size), n)
     replicas = _Replicas(client, model, data, timeout)
+    exchange = _local_round if sync_every > 1 else _sync_step
     lost = 0
 
     def recover(error, epoch, step, order):
@@ -353,18 +357,16 @@ def fit(model, x, y, client=None, epochs=1, batch_size=32, validation_data=None,
                 order = rng.permutation(n) if shuffle else np.arange(n)
                 for callback in callbacks:
                     callback.on_epoch_begin(epoch, epochs, n)
-                while True:
-                    try:
-                        replicas.plan(order, starts)
-                        break
-                    except WorkerLost as error:
-                        recover(error, epoch, 0, order)
+                try:
+                    replicas.plan(order, starts)
+                except WorkerLost as error:
+                    recover(error, epoch, 0, order)  # rebuilds and plans
                 totals = [0.0, 0]
                 step = 0
                 while step < len(starts) - 1:
-                    count = min(sync_every, len(starts) - 1 - step) if sync_every > 1 else 1
+                    count = min(sync_every, len(starts) - 1 - step)
                     try:
-                        outcome = (_local_round if sync_every > 1 else _sync_step)(model, replicas, starts, step, count, epoch)
+                        outcome = exchange(model, replicas, starts, step, count, epoch)
                     except WorkerLost as error:
                         recover(error, epoch, step, order)
                         continue
@@ -410,7 +412,7 @@ def _sync_step(model, replicas, starts, step, count, epoch):
     if not math.isfinite(loss_sum):
         raise RuntimeError(f"the loss became {loss_sum} {where}; training stopped and the model keeps the weights "
                            "of the last good step (try a lower learning rate)")
-    total = results[0][2]
+    total = np.array(results[0][2])  # a copy: arrays received from a worker may be read-only
     for result in results[1:]:
         total += result[2]
     unflatten(total, gradients(model))
