@@ -4,7 +4,8 @@
 
 Trains the tutorial MLP (784-100-10) and LeNet-5 at batch 64 on
 Fashion-MNIST (the bundled sample when the data set is not installed): one
-epoch to compile and start the replicas, then one timed epoch per setting.
+epoch to compile and start the replicas, then the faster of two timed
+epochs per setting (the machine this was written on is shared and noisy).
 The single process runs with 1 and 2 Numba threads (the faster is shown);
 one worker gets 2 Numba threads, two workers 1 each.  The communication
 cost per step is measured at batch 2, where computing is negligible: a
@@ -45,9 +46,9 @@ def build(name):
 
 
 def step_ms(fit, x, y, batch_size, **options):
-    """Milliseconds per step in the second of two epochs (the first compiles kernels and starts replicas)."""
-    model = fit(x, y, epochs=2, batch_size=batch_size, seed=0, verbose=0, **options)
-    return model.history_["seconds"][-1] / -(-x.shape[0] // batch_size) * 1e3
+    """Milliseconds per step in the faster of epochs 2 and 3 (the first compiles kernels and starts replicas)."""
+    model = fit(x, y, epochs=3, batch_size=batch_size, seed=0, verbose=0, **options)
+    return min(model.history_["seconds"][1:]) / -(-x.shape[0] // batch_size) * 1e3
 
 
 def single(name, x, y, batch_size):
