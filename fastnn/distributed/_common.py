@@ -77,6 +77,16 @@ def connect(scheduler=None, workers=None, timeout=10):
         raise OSError(f"could not connect to the dask scheduler at {scheduler!r} within {timeout} s: {error}") from None
 
 
+def aligned(array):
+    """`array` itself if it is C-contiguous and aligned, else an aligned copy.
+
+    An array received from another process can sit at any byte offset of
+    its message; numpy's slow path for unaligned data made np.take of a
+    batch 300x slower (20 ms for 64 rows of 784 floats).
+    """
+    return np.require(array, requirements=["C", "A"])
+
+
 def check_timeout(timeout):
     return None if timeout is None else check_real(timeout, "timeout", positive=True)
 

@@ -7,6 +7,7 @@ from .._checks import check_int
 from ._common import (
     KERNEL_LOCK,
     align_targets,
+    aligned,
     check_model,
     check_samples,
     check_timeout,
@@ -34,7 +35,7 @@ def _ship(model, x, client, name="X"):
 
 def _predict_block(block, model, method, batch_size):
     with KERNEL_LOCK:
-        return getattr(model, method)(block, batch_size)
+        return getattr(model, method)(aligned(block), batch_size)
 
 
 def predict(model, x, client=None, batch_size=256, method="predict"):
@@ -64,7 +65,7 @@ def predict(model, x, client=None, batch_size=256, method="predict"):
 def _evaluate_block(model, x, y, batch_size):
     """(loss sum, correct count or NaN, samples) of one block."""
     with KERNEL_LOCK:
-        result = model.evaluate(x, y, batch_size)
+        result = model.evaluate(aligned(x), aligned(y), batch_size)
     n = x.shape[0]
     return result["loss"] * n, result.get("accuracy", np.nan) * n, n
 

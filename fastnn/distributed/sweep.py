@@ -9,7 +9,7 @@ from distributed import get_worker
 
 from .._checks import check_int
 from ..nn.model import Sequential
-from ._common import KERNEL_LOCK, check_timeout, get_client, is_dask, wait_all
+from ._common import KERNEL_LOCK, aligned, check_timeout, get_client, is_dask, wait_all
 from .inference import SEND_TIMEOUT
 
 # Grid keys that go to Sequential.fit instead of build_fn.
@@ -41,6 +41,9 @@ def configurations(param_grid):
 def _train_one(build_fn, params, data, fit_options):
     """Build, train and measure one configuration on this worker: its row of the table."""
     (x, y), validation = data
+    x, y = aligned(x), aligned(y)
+    if validation is not None:
+        validation = tuple(aligned(a) for a in validation)
     built = {k: v for k, v in params.items() if k not in FIT_KEYS}
     options = {**fit_options, **{k: v for k, v in params.items() if k in FIT_KEYS}}
     with KERNEL_LOCK:

@@ -29,6 +29,7 @@ from ..nn.callbacks import Callback, ProgressBar
 from ._common import (
     KERNEL_LOCK,
     align_targets,
+    aligned,
     check_model,
     check_samples,
     check_timeout,
@@ -50,8 +51,8 @@ class Replica:
 
     def __init__(self, model, x_parts, y_parts):
         with KERNEL_LOCK:
-            x = x_parts[0] if len(x_parts) == 1 else np.concatenate(x_parts)
-            y = y_parts[0] if len(y_parts) == 1 else np.concatenate(y_parts)
+            x = aligned(np.concatenate(x_parts))
+            y = aligned(np.concatenate(y_parts))
             self.x = model._prepare_x(x, "X")
             self.y = model._prepare_y(y, self.x.shape[0], "y")
             model._compile()
