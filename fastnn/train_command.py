@@ -60,6 +60,11 @@ def add_arguments(parser):
     parser.add_argument("--save", metavar="PATH", help="save the trained model to PATH (.npz)")
     parser.add_argument("--plot", metavar="PATH", help="draw the training curves to PATH (.png; needs matplotlib)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, only the lines")
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help="train data-parallel on the dask cluster at ADDRESS (needs fastnn[distributed])")
+    cluster.add_argument("--workers", type=int, metavar="N",
+                         help="train data-parallel on a local dask cluster of N processes (needs fastnn[distributed])")
 
 
 def recipe(args):
@@ -169,6 +174,17 @@ def run(args):
     if args.threads is not None:
         numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     settings = recipe(args)
+    client = None  # the model's own fit unless a dask cluster is asked for
+    if args.scheduler is not None or args.workers is not None:
+        try:
+            from . import distributed
+
+            client = distributed.connect(args.scheduler, args.workers)
+        except (ImportError, ValueError, OSError) as error:
+            print(f"fastnn train: {error}", file=sys.stderr)
+            return 2
+        print(f"fastnn train: data-parallel on {len(client.scheduler_info()['workers'])} dask worker(s) at "
+              f"{client.scheduler.address}")
     try:
         (x_train, y_train), (x_test, y_test) = load_data(args.dataset, args.data_dir, flatten=args.model != "lenet")
         statistics = None
@@ -179,12 +195,19 @@ def run(args):
               f"{x_test.shape[0]:,} test images), {describe(settings)}"
               + (", standardized input" if statistics else "") + f", {numba.get_num_threads()} threads")
         started = time.perf_counter()
-        model.fit(x_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                  validation_split=args.validation_split, seed=args.seed, verbose=2 if args.quiet else 1,
-                  callbacks=[CosineDecay(warmup=settings["warmup"])] if settings["schedule"] == "cosine" else [])
+        options = dict(epochs=settings["epochs"], batch_size=settings["batch_size"],
+                       validation_split=args.validation_split, seed=args.seed, verbose=2 if args.quiet else 1,
+                       callbacks=[CosineDecay(warmup=settings["warmup"])] if settings["schedule"] == "cosine" else [])
+        if client is None:
+            model.fit(x_train, y_train, **options)
+        else:
+            distributed.fit(model, x_train, y_train, client, **options)
     except (FileNotFoundError, ValueError, TypeError, RuntimeError) as error:
         print(f"fastnn train: {error}", file=sys.stderr)
         return 1
+    finally:
+        if client is not None:
+            client.close()
     seconds = time.perf_counter() - started
     trained = len(model.history_["loss"]) * x_train.shape[0] * (1 - args.validation_split)
     result = model.evaluate(x_test, y_test)

@@ -21,15 +21,51 @@ def assert_close(actual, expected, rtol=1e-10, atol=1e-12, what="values"):
 
 
 def central_difference(f, x, epsilon=1e-6):
-    """Gradient of the scalar function ``f()`` with respect to the float64 array `x`, modified in place."""
-    grad = np.zeros_like(x)
-    flat, grad_flat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        original = flat[i]
-        flat[i] = original + epsilon
+    """Gradient of the scalar function ``f()`` with respect to the float64 array `x`, modified in place.
+
+    `x` may be a non-contiguous view (a transposed weight, say): it is nudged element by element.
+    """
+    grad = np.zeros(x.shape)
+    for index in np.ndindex(x.shape):
+        original = x[index]
+        x[index] = original + epsilon
         up = f()
-        flat[i] = original - epsilon
+        x[index] = original - epsilon
         down = f()
-        flat[i] = original
-        grad_flat[i] = (up - down) / (2 * epsilon)
+        x[index] = original
+        grad[index] = (up - down) / (2 * epsilon)
     return grad
+
+
+def assert_layer_gradients(layer, x, seed=0, rtol=1e-6, atol=1e-8):
+    """Check a fastnn.nn layer's ``grads`` and input gradient against central differences (float64 layer).
+
+    The loss is ``sum(w * layer.forward(x))`` for random weights ``w``.
+    """
+    weights = np.random.default_rng(seed).normal(size=layer.forward(x).shape)
+    grad_x = layer.backward(weights)
+    grads = {name: grad.copy() for name, grad in layer.grads.items()}
+
+    def loss():
+        return float((layer.forward(x) * weights).sum())
+
+    name = type(layer).__name__
+    for param, value in layer.params.items():
+        assert_close(grads[param], central_difference(loss, value), rtol, atol, what=f"{name}.{param}")
+    assert_close(grad_x, central_difference(loss, x), rtol, atol, what=f"{name} input")
+
+
+def assert_same_for_thread_counts(run):
+    """``run()`` (a list of arrays) under 1 and 2 Numba threads must give the same bits; returns the arrays."""
+    import numba
+
+    results = []
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        try:
+            results.append([np.array(a, copy=True) for a in run()])
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for one, two in zip(*results):
+        assert one.dtype == two.dtype and np.array_equal(one, two), "results differ between 1 and 2 threads"
+    return results[0]

@@ -248,3 +248,5 @@ _lenet_convolution("conv2", 6, 16, 14, 0)
 
 # Issue 5: training and inference of the MLPs and LeNet-5 (registers on import).
 from . import training  # noqa: E402,F401
+# Issue 4: recurrent, LSTM and recursive networks (registers on import).
+from . import sequence  # noqa: E402,F401

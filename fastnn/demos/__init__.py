@@ -8,7 +8,7 @@ order.  The demo runs on any machine: it needs no data set and no network.
 import importlib
 import time
 
-SECTIONS = ["perceptron", "bp", "cnn", "training"]
+SECTIONS = ["perceptron", "bp", "cnn", "sequence", "training"]
 
 
 def add_arguments(parser):

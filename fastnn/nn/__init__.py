@@ -15,10 +15,12 @@ from .model import Sequential
 from .optim import SGD, Adam
 from .pooling import AvgPool2D, MaxPool2D
 from .preprocess import Standardize
+from .recurrent import LSTM, RNN, BiRNN
 from .shape import Flatten
+from .tree import TreeBatch, TreeRNN
 
 __all__ = [
     "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "Identity", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Standardize",
     "Sequential", "CrossEntropy", "MeanSquaredError", "SGD", "Adam", "Callback", "EarlyStopping", "ProgressBar",
-    "load",
+    "RNN", "BiRNN", "LSTM", "TreeRNN", "TreeBatch", "load",
 ]

@@ -1,0 +1,181 @@
+"""The LSTM layer: the four gates, cell and output over whole sequences, and BPTT.
+
+The tutorial's formulas (its equations 1-6), for t = 1..T with ``h_0 = c_0 = 0``:
+
+    i_t = sigmoid(W_i [h_{t-1}, x_t] + b_i)        input gate
+    f_t = sigmoid(W_f [h_{t-1}, x_t] + b_f)        forget gate
+    g_t = tanh(W_c [h_{t-1}, x_t] + b_c)           candidate cell state (the tutorial's c~)
+    o_t = sigmoid(W_o [h_{t-1}, x_t] + b_o)        output gate
+    c_t = f_t * c_{t-1} + i_t * g_t,    h_t = o_t * tanh(c_t)
+
+Back propagation through time, with ``dh_t = dE/dh_t`` (the error from above
+plus the recurrent term) and the cell error carried through the forget gate:
+
+    dh_t = grad_t + sum_gates W_*h^T dnet_{*,t+1}
+    dc_t = dh_t * o_t * (1 - tanh(c_t)^2) + dc_{t+1} * f_{t+1}
+    dnet_o = dh_t * tanh(c_t) * o(1-o),   dnet_f = dc_t * c_{t-1} * f(1-f)
+    dnet_i = dc_t * g_t * i(1-i),         dnet_g = dc_t * i_t * (1-g^2)
+    dW_*h = sum_t dnet_{*,t} h_{t-1}^T,  dW_*x = sum_t dnet_{*,t} x_t^T,  db_* = sum_t dnet_{*,t}
+    dE/dx_t = sum_gates W_*x^T dnet_{*,t}
+
+The tutorial's published code drops the ``dc_{t+1} * f_{t+1}`` term, takes
+the input-weight gradients from the last step only, gives the input and
+output gate biases the forget gate's gradient and updates with gradient
+names that do not exist; the formulas above are the correct ones (checked by
+central differences in the tests).
+
+Storage is packed and input-major, gates in the order (i, f, g, o):
+``weight_ih`` ``(F, 4H)`` holds ``[W_ix^T | W_fx^T | W_cx^T | W_ox^T]``,
+``weight_hh`` ``(H, 4H)`` the h-weights alike, ``bias`` ``(4H,)``, so that
+``net_t = x_t @ weight_ih + h_{t-1} @ weight_hh + bias`` and every inner loop
+runs over a contiguous row.  Sequences are batch-first: x ``(N, T, F)``;
+h, c and tanh(c) ``(N, T, H)``; gates ``(N, T, 4H)`` hold the activated
+gates (i, f, g, o).  All arrays share one float dtype, C-contiguous, shapes
+checked by the caller.
+"""
+
+import numpy as np
+from numba import prange
+
+from ._jit import jit
+from .recurrent import (BLOCK, accumulate_project, back_recur, blocks, gradient_groups, input_gradient, project,
+                        project_inputs, recur, weight_gradient_group)
+from .vecmath import flush_subnormals, restore_fp, sigmoid, tanh
+
+
+@jit
+def lstm_cell(gates, c_prev, c, tanh_c, h):
+    """Activate the gates ``(4H,)`` in place (order i, f, g, o) and set c, tanh(c) and h ``(H,)``."""
+    hidden = h.shape[0]
+    for j in range(hidden):
+        i = sigmoid(gates[j])
+        f = sigmoid(gates[hidden + j])
+        g = tanh(gates[2 * hidden + j])
+        o = sigmoid(gates[3 * hidden + j])
+        gates[j] = i
+        gates[hidden + j] = f
+        gates[2 * hidden + j] = g
+        gates[3 * hidden + j] = o
+        cell = f * c_prev[j] + i * g
+        c[j] = cell
+        tanh_c[j] = tanh(cell)
+        h[j] = o * tanh_c[j]
+
+
+@jit
+def lstm_step(x, h_prev, c_prev, weight_ih, weight_hh, bias, gates, c, tanh_c, h):
+    """One step: x ``(F,)``, h_prev and c_prev ``(H,)`` -> gates ``(4H,)``, c, tanh_c, h ``(H,)``."""
+    project(x, weight_ih, bias, gates)
+    accumulate_project(h_prev, weight_hh, gates)
+    lstm_cell(gates, c_prev, c, tanh_c, h)
+
+
+@jit
+def lstm_forward_block(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h, block):
+    """Samples ``block*BLOCK ..`` of :func:`lstm_forward`, advanced together through the time loop."""
+    n0, n1 = block * BLOCK, min(x.shape[0], (block + 1) * BLOCK)
+    steps = x.shape[1]
+    start = h0.shape[0] > 0
+    zero = np.zeros(h.shape[2], h.dtype)
+    project_inputs(x, weight_ih, bias, gates, n0, n1)
+    for t in range(steps):
+        if t > 0:
+            recur(weight_hh, h, t - 1, gates, t, n0, n1)
+        elif start:
+            recur(weight_hh, h0, 0, gates, 0, n0, n1)
+        for n in range(n0, n1):
+            c_prev = c[n, t - 1] if t > 0 else (c0[n, 0] if start else zero)
+            lstm_cell(gates[n, t], c_prev, c[n, t], tanh_c[n, t], h[n, t])
+
+
+@jit(parallel=True)
+def lstm_forward(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h):
+    """Run whole sequences: x ``(N, T, F)`` -> gates, c, tanh_c, h (overwritten).
+
+    The state before the first step is ``h0[n, 0], c0[n, 0]`` (both ``(N, 1,
+    H)``), or zero when they are ``(0, 1, H)``.  Blocks of samples run in
+    parallel, the time loop inside.
+    """
+    for block in prange(blocks(x.shape[0])):
+        fp = flush_subnormals()
+        lstm_forward_block(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h, block)
+        restore_fp(fp)
+
+
+@jit
+def lstm_forward_serial(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h):
+    """:func:`lstm_forward` on the calling thread: for a single block, where starting threads only costs."""
+    fp = flush_subnormals()
+    for block in range(blocks(x.shape[0])):
+        lstm_forward_block(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h, block)
+    restore_fp(fp)
+
+
+@jit
+def lstm_backward_block(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h, dnet, dh, grad_x, block):
+    """The recursion and input gradient of :func:`lstm_backward` for samples ``block*BLOCK ..``."""
+    n0, n1 = block * BLOCK, min(x.shape[0], (block + 1) * BLOCK)
+    steps, hidden = h.shape[1], h.shape[2]
+    carry_c = np.zeros((n1 - n0, hidden), h.dtype)  # dc_{t+1} * f_{t+1}
+    one = type(carry_c[0, 0])(1)
+    for n in range(n0, n1):
+        dh[n, steps] = 0
+    for t in range(steps - 1, -1, -1):
+        for n in range(n0, n1):
+            dh_t, g_t = dh[n, t + 1], grad_h[n, t]
+            gate, tc, d, cc = gates[n, t], tanh_c[n, t], dnet[n, t], carry_c[n - n0]
+            for j in range(hidden):
+                dh_t[j] += g_t[j]
+            for j in range(hidden):
+                i = gate[j]
+                f = gate[hidden + j]
+                g = gate[2 * hidden + j]
+                o = gate[3 * hidden + j]
+                dc = dh_t[j] * o * (one - tc[j] * tc[j]) + cc[j]
+                c_prev = c[n, t - 1, j] if t > 0 else type(dc)(0)
+                d[j] = dc * g * i * (one - i)
+                d[hidden + j] = dc * c_prev * f * (one - f)
+                d[2 * hidden + j] = dc * i * (one - g * g)
+                d[3 * hidden + j] = dh_t[j] * tc[j] * o * (one - o)
+                cc[j] = dc * f
+        back_recur(weight_hh, dnet, t, dh[n0:n1, t], n0, n1)  # recurrent part of dE/dh_{t-1}
+    input_gradient(weight_ih, dnet, grad_x, n0, n1)
+
+
+@jit(parallel=True)
+def lstm_backward(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h,
+                  dnet, dh, grad_x, grad_weight_ih, grad_weight_hh, grad_bias):
+    """BPTT over whole sequences (formulas in the module docstring).
+
+    Inputs: the forward pass's x, h, c, gates, tanh_c (run from zero h and
+    c); grad_h ``(N, T, H)`` (``dE/dh_t`` from above).  Outputs
+    (overwritten): dnet ``(N, T, 4H)`` (errors on the gates' weighted
+    inputs, order i, f, g, o), dh ``(N, T+1, H)`` (total ``dE/dh``; index 0
+    is the zero initial state, index t the output of step t), grad_x ``(N,
+    T, F)``, grad_weight_ih ``(F, 4H)``, grad_weight_hh ``(H, 4H)``,
+    grad_bias ``(4H,)``.
+
+    The recursion runs per block of samples in parallel; the weight
+    gradients are then summed in groups of rows, each in one fixed order,
+    bit-identical for any thread count.
+    """
+    for block in prange(blocks(x.shape[0])):
+        fp = flush_subnormals()
+        lstm_backward_block(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h, dnet, dh, grad_x, block)
+        restore_fp(fp)
+    for g in prange(gradient_groups(x.shape[2], h.shape[2])):
+        fp = flush_subnormals()
+        weight_gradient_group(x, h, dnet, False, g, grad_weight_ih, grad_weight_hh, grad_bias)
+        restore_fp(fp)
+
+
+@jit
+def lstm_backward_serial(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h,
+                         dnet, dh, grad_x, grad_weight_ih, grad_weight_hh, grad_bias):
+    """:func:`lstm_backward` on the calling thread (same results, bit for bit)."""
+    fp = flush_subnormals()
+    for block in range(blocks(x.shape[0])):
+        lstm_backward_block(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h, dnet, dh, grad_x, block)
+    for g in range(gradient_groups(x.shape[2], h.shape[2])):
+        weight_gradient_group(x, h, dnet, False, g, grad_weight_ih, grad_weight_hh, grad_bias)
+    restore_fp(fp)

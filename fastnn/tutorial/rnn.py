@@ -1,0 +1,355 @@
+"""The tutorial's rnn module: ``RecurrentLayer`` and ``BiRecurrentLayer`` on compiled kernels.
+
+Vectors are ``(n, 1)`` columns, float64.  ``forward(input_array)`` adds one
+time step; ``backward(sensitivity_array, activator)`` runs back propagation
+through time over every step since the last ``reset_state()``.
+``sensitivity_array`` is the tutorial's delta of the last step, the error
+with respect to that step's weighted input ``U x_T + W s_{T-1}``; a list of
+one such ``(n, 1)`` array per step is accepted too (an error at every step).
+Gradients are stored and subtracted: ``update()`` does ``W -= rate * W_grad``
+and ``U -= rate * U_grad``.
+
+``forward`` only records its input: the steps recorded since the last
+computation run together in one kernel call when their results are first
+needed (reading ``state_list``, the weights, or calling ``backward``), with
+the weights of that moment, which are the weights the tutorial's eager
+``forward`` would have used, since reaching a weight goes through the same
+attributes.  A NaN or infinite input is reported then.
+
+Corrections to the tutorial's published code, checked by central
+differences in the tests: its ``calc_delta_k`` overwrites ``state_list`` with
+the activation's derivative and then multiplies by the saved state instead
+(one step late as well), and its ``update`` never trains U.  Here
+``delta_k = f'(s_k) * W^T delta_{k+1}`` and both U and W are trained.  The
+``activator`` argument of ``backward`` is accepted for compatibility; the
+derivative is the layer's own activator's, the only one that is correct.
+"""
+
+import numpy as np
+
+from .._checks import as_float_array, check_int, check_rate, describe_shape, make_rng
+from ..kernels import recurrent as _kernels
+from .activators import activation_code
+
+
+def column(value, name, size):
+    """`value` as a float64 ``(size, 1)`` column (a flat ``(size,)`` vector is accepted), or a ValueError."""
+    array = as_float_array(value, name, np.float64)
+    if array.shape not in ((size, 1), (size,)):
+        raise ValueError(f"{name} must have shape {describe_shape((size, 1))}, got {describe_shape(array.shape)}")
+    return array.reshape(size, 1)
+
+
+def weight_source(rng):
+    """``uniform(low, high, shape)`` drawing the tutorial's initial weights.
+
+    numpy's global generator when `rng` is None (so ``np.random.seed`` in a
+    tutorial script still fixes them), else a Generator made from `rng`.
+    """
+    return np.random.uniform if rng is None else make_rng(rng).uniform
+
+
+def input_major(uniform, rows, cols):
+    """A tutorial ``(rows, cols)`` weight drawn uniform in [-1e-4, 1e-4], stored transposed and C-contiguous."""
+    return np.ascontiguousarray(uniform(-1e-4, 1e-4, (rows, cols)).T)
+
+
+def per_step_errors(errors, steps, width, name):
+    """A ``(1, steps, width)`` array: one ``(width, 1)`` error for the last step, or a list of `steps` of them."""
+    out = np.zeros((1, steps, width))
+    if isinstance(errors, (list, tuple)):
+        if len(errors) != steps:
+            raise ValueError(f"{name} must be one ({width}, 1) array or a list of {steps} (one per step), "
+                             f"got a list of {len(errors)}")
+        for t, error in enumerate(errors):
+            out[0, t] = column(error, f"{name}[{t}]", width)[:, 0]
+    else:
+        out[0, -1] = column(errors, name, width)[:, 0]
+    return out
+
+
+class StepBuffers:
+    """Per-step float64 rows that grow by doubling: ``buffers.x[t]`` etc., one array per name.
+
+    Views handed out earlier stay valid after growth (they keep the old
+    memory, whose rows are final by then).
+    """
+
+    def __init__(self, **widths):
+        self._widths = widths
+        self.capacity = 0
+        self.reserve(16)
+
+    def reserve(self, rows):
+        if rows <= self.capacity:
+            return
+        capacity = max(rows, 2 * self.capacity)
+        for name, width in self._widths.items():
+            grown = np.zeros((capacity, width))
+            if self.capacity:
+                grown[:self.capacity] = getattr(self, name)
+            setattr(self, name, grown)
+        self.capacity = capacity
+
+
+def record_column(row, value, name, size):
+    """Copy the ``(size, 1)`` (or ``(size,)``) vector `value` into `row`, or raise; NaN is checked later.
+
+    A float64 array of the right shape takes a short path: this runs once per
+    forward call.
+    """
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.shape in ((size, 1), (size,)):
+        row[:] = value.reshape(size)
+    else:
+        row[:] = column(value, name, size)[:, 0]
+
+
+def extend_views(items, rows, count):
+    """Append to the list `items` the ``(width, 1)`` views of rows ``len(items)..count-1`` of the 2-D `rows`.
+
+    The tutorial's per-step lists are built this way only when read, and
+    only for the steps added since.
+    """
+    if len(items) < count:
+        items.extend(rows[len(items):count, :, None])
+    return items
+
+
+def check_finite_steps(x, first, name):
+    """ValueError naming the first step whose input row (from index `first`) is not finite."""
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name} of step {first + int(np.argmax(bad)) + 1} contains NaN or infinity")
+
+
+def view_property(name, view, doc):
+    """Attribute `name` reading ``view(self)``, a view of kernel storage (so ``layer.W[i, j] += eps`` reaches
+    the kernels); assigning copies the new values in, after checking the shape.
+
+    Both first call ``self._settle()``, which finishes the work that must use
+    the weights as they were (the steps recorded by forward so far).
+    """
+
+    def getter(self):
+        self._settle()
+        return view(self)
+
+    def setter(self, value):
+        self._settle()
+        target = view(self)
+        target[...] = as_float_array(value, name, np.float64, shape=target.shape)
+
+    return property(getter, setter, doc=doc)
+
+
+def transposed_property(name, storage, doc):
+    """Attribute `name`: the tutorial-oriented ``(out, in)`` view of the input-major array `storage`."""
+    return view_property(name, lambda self: getattr(self, storage).T, doc)
+
+
+class _Recurrent:
+    """Checks and weights shared by the two layers: one (U, W) pair per half, stored input-major."""
+
+    def __init__(self, input_width, state_width, activator, learning_rate, rng, halves):
+        self.input_width = check_int(input_width, "input_width", 1)
+        self.state_width = check_int(state_width, "state_width", 1)
+        self._code = activation_code(activator)
+        self.activator = activator
+        self.learning_rate = check_rate(learning_rate, "learning_rate")
+        uniform = weight_source(rng)
+        for half in halves:  # "_weight" for the forward-in-time half, "_back" for the other
+            setattr(self, f"{half}_ih", input_major(uniform, state_width, input_width))
+            setattr(self, f"{half}_hh", input_major(uniform, state_width, state_width))
+        self._bias = np.zeros(state_width)  # the tutorial's layer has none; the kernel's stays zero
+        self._grads = None
+
+
+class RecurrentLayer(_Recurrent):
+    """``s_t = f(U x_t + W s_{t-1})``, ``s_0 = 0``; U ``(state, input)``, W ``(state, state)``.
+
+    Attributes the tutorial's scripts read: ``times``, ``state_list`` (``s_0
+    .. s_T``), ``delta_list`` (``delta_0 = 0 .. delta_T``), ``gradient`` and
+    ``W_grad`` (W's gradient summed over time), ``gradient_list`` (its
+    per-step terms, index 0 zero), ``U_grad``.  U and W are views of the
+    kernel's input-major arrays: writing ``layer.W[i, j]`` or assigning
+    ``layer.W = array`` takes effect in the next forward.  `rng` (a seed or
+    Generator, fastnn's addition) draws the initial weights instead of
+    numpy's global generator.
+    """
+
+    U = transposed_property("U", "_weight_ih", "``(state_width, input_width)``")
+    W = transposed_property("W", "_weight_hh", "``(state_width, state_width)``")
+
+    def __init__(self, input_width, state_width, activator, learning_rate, rng=None):
+        super().__init__(input_width, state_width, activator, learning_rate, rng, ("_weight",))
+        self._steps = StepBuffers(x=input_width, s=state_width)  # s[0] is s_0 = 0, s[t] is s_t
+        self.reset_state()
+
+    def reset_state(self):
+        self.times = 0
+        self._computed = 0
+        self._state_list = []
+
+    def forward(self, input_array):
+        """Add the step ``s_t = f(U x_t + W s_{t-1})``; `input_array` is ``(input_width, 1)``."""
+        self._steps.reserve(self.times + 2)
+        record_column(self._steps.x[self.times], input_array, "input_array", self.input_width)
+        self.times += 1
+
+    def _settle(self):
+        """Compute the recorded steps not computed yet, in one kernel call, and extend ``state_list``."""
+        first, last = self._computed, self.times
+        if first == last:
+            return
+        steps = self._steps
+        check_finite_steps(steps.x[first:last], first, "input_array")
+        _kernels.rnn_forward_serial(steps.x[first:last][None], self._weight_ih, self._weight_hh, self._bias, self._code,
+                             False, steps.s[first:first + 1][None], steps.s[first + 1:last + 1][None])
+        self._computed = last
+
+    @property
+    def state_list(self):
+        """``[s_0, s_1, .., s_T]``, ``(state_width, 1)`` each."""
+        self._settle()
+        return extend_views(self._state_list, self._steps.s, self.times + 1)
+
+    def backward(self, sensitivity_array, activator=None):
+        """BPTT from ``delta_T``, the error on the last weighted input ``(state_width, 1)``, or from a list of
+        one such delta per step."""
+        if self.times == 0:
+            raise RuntimeError("RecurrentLayer.backward called before forward()")
+        if activator is not None:
+            activation_code(activator)
+        errors = per_step_errors(sensitivity_array, self.times, self.state_width, "sensitivity_array")
+        self._settle()
+        steps, count = self._steps, self.times
+        self._deltas, self._grad_ih, self._grad_hh = _bptt(
+            steps.x[:count][None], steps.s[1:count + 1][None], self._weight_ih, self._weight_hh, self._code,
+            False, errors)
+        self._grads = (self._grad_ih, self._grad_hh)
+        self._delta_list = None
+        self.U_grad = self._grad_ih.T
+        self.W_grad = self.gradient = self._grad_hh.T
+
+    @property
+    def delta_list(self):
+        """``[delta_0 = 0, delta_1, .., delta_T]``: errors on each step's weighted input, after backward."""
+        if self._grads is None:
+            raise RuntimeError("RecurrentLayer.delta_list read before backward()")
+        if self._delta_list is None:
+            self._delta_list = [np.zeros((self.state_width, 1))] + list(self._deltas[0, :, :, None])
+        return self._delta_list
+
+    @property
+    def gradient_list(self):
+        """W's gradient term of each step, ``delta_t s_{t-1}^T``; index 0 is zero as in the tutorial."""
+        if self._grads is None:
+            raise RuntimeError("RecurrentLayer.gradient_list read before backward()")
+        deltas = self._deltas[0]
+        terms = np.einsum("ti,tj->tij", deltas, self._steps.s[:deltas.shape[0]])
+        return [np.zeros((self.state_width, self.state_width))] + list(terms)
+
+    def update(self):
+        """Gradient descent on both weights: ``W -= rate * W_grad``, ``U -= rate * U_grad``."""
+        if self._grads is None:
+            raise RuntimeError("RecurrentLayer.update called before backward()")
+        self._settle()
+        self._weight_hh -= self.learning_rate * self._grad_hh
+        self._weight_ih -= self.learning_rate * self._grad_ih
+
+
+def _bptt(x, states, weight_ih, weight_hh, code, reverse, errors):
+    """Run the BPTT kernel on one sequence with the tutorial's net-input errors; (deltas, dU^T, dW^T)."""
+    hidden = states.shape[2]
+    deltas = np.empty_like(states)
+    grad_x = np.empty_like(x)
+    grad_ih = np.empty_like(weight_ih)
+    grad_hh = np.empty_like(weight_hh)
+    grad_bias = np.empty(hidden)
+    _kernels.rnn_backward_serial(x, states, weight_ih, weight_hh, code, reverse, errors, True,
+                          deltas, grad_x, grad_ih, grad_hh, grad_bias)
+    return deltas, grad_ih, grad_hh
+
+
+class BiRecurrentLayer(_Recurrent):
+    """The tutorial's bidirectional layer: ``s_t = f(U x_t + W s_{t-1})`` forward in time and
+    ``s'_t = f(U_back x_t + W_back s'_{t+1})`` backward in time; the output at step t is ``[s_t; s'_t]``.
+
+    ``forward(input_array)`` appends one step; the backward-in-time states
+    depend on the whole sequence, so ``state_list`` (``[0; 0], [s_1; s'_1],
+    ..``, ``(2*state_width, 1)`` each) is computed when it is read.
+    ``backward`` takes the error on the weighted inputs of both halves,
+    ``(2*state_width, 1)`` for the last step or a list of one per step, and
+    sets ``delta_list`` (both halves' deltas, concatenated), ``U_grad``,
+    ``W_grad``, ``U_back_grad``, ``W_back_grad``; ``update()`` trains all four.
+    """
+
+    U = transposed_property("U", "_weight_ih", "forward in time, ``(state_width, input_width)``")
+    W = transposed_property("W", "_weight_hh", "forward in time, ``(state_width, state_width)``")
+    U_back = transposed_property("U_back", "_back_ih", "backward in time, ``(state_width, input_width)``")
+    W_back = transposed_property("W_back", "_back_hh", "backward in time, ``(state_width, state_width)``")
+
+    def __init__(self, input_width, state_width, activator, learning_rate, rng=None):
+        super().__init__(input_width, state_width, activator, learning_rate, rng, ("_weight", "_back"))
+        self._steps = StepBuffers(x=input_width)
+        self.reset_state()
+
+    def reset_state(self):
+        self.times = 0
+        self._states = None
+
+    def forward(self, input_array):
+        """Append one step ``(input_width, 1)``."""
+        self._steps.reserve(self.times + 1)
+        record_column(self._steps.x[self.times], input_array, "input_array", self.input_width)
+        self.times += 1
+        self._states = None
+
+    def _settle(self):
+        # Weights may change after this: states computed so far would then be stale.
+        self._states = None
+
+    def _run(self):
+        """Both halves' states over the whole sequence, ``(1, T, state_width)`` each (cached until changed)."""
+        if self._states is None:
+            x = self._steps.x[:self.times][None]
+            check_finite_steps(x[0], 0, "input_array")
+            ahead = np.empty((1, self.times, self.state_width))
+            behind = np.empty_like(ahead)
+            zero = np.empty((0, 1, self.state_width))
+            _kernels.rnn_forward_serial(x, self._weight_ih, self._weight_hh, self._bias, self._code, False, zero, ahead)
+            _kernels.rnn_forward_serial(x, self._back_ih, self._back_hh, self._bias, self._code, True, zero, behind)
+            self._states = (x, ahead, behind)
+        return self._states
+
+    @property
+    def state_list(self):
+        zero = [np.zeros((2 * self.state_width, 1))]
+        if self.times == 0:
+            return zero
+        _, ahead, behind = self._run()
+        return zero + list(np.concatenate([ahead[0], behind[0]], axis=1)[:, :, None])
+
+    def backward(self, sensitivity_array, activator=None):
+        if self.times == 0:
+            raise RuntimeError("BiRecurrentLayer.backward called before forward()")
+        if activator is not None:
+            activation_code(activator)
+        h = self.state_width
+        errors = per_step_errors(sensitivity_array, self.times, 2 * h, "sensitivity_array")
+        x, ahead, behind = self._run()
+        d1, grad_ih, grad_hh = _bptt(
+            x, ahead, self._weight_ih, self._weight_hh, self._code, False, np.ascontiguousarray(errors[:, :, :h]))
+        d2, grad_back_ih, grad_back_hh = _bptt(
+            x, behind, self._back_ih, self._back_hh, self._code, True, np.ascontiguousarray(errors[:, :, h:]))
+        self._grads = (grad_ih, grad_hh, grad_back_ih, grad_back_hh)
+        self.delta_list = [np.zeros((2 * h, 1))] + list(np.concatenate([d1[0], d2[0]], axis=1)[:, :, None])
+        self.U_grad, self.W_grad = grad_ih.T, grad_hh.T
+        self.U_back_grad, self.W_back_grad = grad_back_ih.T, grad_back_hh.T
+
+    def update(self):
+        if self._grads is None:
+            raise RuntimeError("BiRecurrentLayer.update called before backward()")
+        self._states = None
+        for weight, grad in zip((self._weight_ih, self._weight_hh, self._back_ih, self._back_hh), self._grads):
+            weight -= self.learning_rate * grad
