@@ -19,6 +19,7 @@ import numpy as np
 
 from .._checks import check_int, check_rate
 from ..kernels import recursive as _kernels
+from ..kernels.optim import all_finite
 from .activators import activation_code
 from .rnn import column, transposed_property, view_property, weight_source
 
@@ -89,8 +90,10 @@ def post_order(root, children_of, child_count, what):
 
 
 def _node_data(data, name, width):
-    """A node's data as a float64 ``(width, 1)`` column; a float64 array of that shape passes as it is."""
-    if type(data) is np.ndarray and data.dtype == np.float64 and data.shape == (width, 1):
+    """A node's data as a finite float64 ``(width, 1)`` column; a contiguous float64 one passes as it is."""
+    if type(data) is np.ndarray and data.dtype == np.float64 and data.shape == (width, 1) and data.flags.c_contiguous:
+        if not all_finite(data):
+            raise ValueError(f"{name} contains NaN or infinity")
         return data
     return column(data, name, width)
 
