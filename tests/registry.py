@@ -26,9 +26,12 @@ from fastnn.reference import batched as ref_batched
 from fastnn.reference import bp as ref_bp
 from fastnn.reference import cnn as ref_cnn
 from fastnn.reference import fc as ref_fc
+from fastnn.reference import lstm as ref_lstm
 from fastnn.reference import perceptron as ref_perceptron
-from fastnn.tutorial import bp, cnn, fc
-from fastnn.tutorial.activators import IdentityActivator, SigmoidActivator
+from fastnn.reference import recursive as ref_recursive
+from fastnn.reference import rnn as ref_rnn
+from fastnn.tutorial import bp, cnn, fc, lstm, recursive, rnn
+from fastnn.tutorial.activators import IdentityActivator, SigmoidActivator, TanhActivator
 from fastnn.tutorial.linear_unit import LinearUnit
 from fastnn.tutorial.perceptron import Perceptron, f
 
@@ -100,20 +103,28 @@ def loss_weights(shape, dtype):
     return np.random.default_rng(12345).standard_normal(shape).astype(dtype)
 
 
-def nn_gradients(layer, x):
-    """Gradients of ``sum(layer(x) * g)`` for x and every parameter of a batch-first layer."""
-    out = layer.forward(x)
-    g = loss_weights(out.shape, out.dtype)
-    analytic = {"x": layer.backward(g).copy()}
-    analytic.update({name: grad.copy() for name, grad in layer.grads.items()})
-    return Gradients(lambda: float(np.sum(layer.forward(x) * g)), {"x": x, **layer.params}, analytic)
+def forward_of(layer, x):
+    return layer.forward(x)
 
 
-def nn_train_step(layer, x):
-    """One plain SGD step on ``sum(layer(x) * g)``."""
-    out = layer.forward(x)
-    layer.backward(loss_weights(out.shape, out.dtype))
-    assert nn.SGD(lr=0.05).step([layer])
+def nn_gradients(call):
+    """Gradients of ``sum(call(layer, x) * g)`` for x and every parameter of a batch-first layer."""
+    def gradients(layer, x):
+        out = call(layer, x)
+        g = loss_weights(out.shape, out.dtype)
+        analytic = {"x": layer.backward(g).copy()}
+        analytic.update({name: grad.copy() for name, grad in layer.grads.items()})
+        return Gradients(lambda: float(np.sum(call(layer, x) * g)), {"x": x, **layer.params}, analytic)
+    return gradients
+
+
+def nn_train_step(call):
+    """One plain SGD step on ``sum(call(layer, x) * g)``."""
+    def train_step(layer, x):
+        out = call(layer, x)
+        layer.backward(loss_weights(out.shape, out.dtype))
+        assert nn.SGD(lr=0.05).step([layer])
+    return train_step
 
 
 def with_value(x, value):
@@ -123,40 +134,48 @@ def with_value(x, value):
     return x
 
 
-def nn_bad_inputs(sample_rank, wrong_sample=None):
-    """The bad inputs every batch-first layer refuses; `wrong_sample(x)` makes samples of a shape the layer refuses."""
+def nn_bad_inputs(call, name, sample_rank, wrong_sample, skip):
+    """The bad inputs every batch-first layer refuses (but those labelled in `skip`); see nn_case."""
+    def grad_of_another_shape(layer, x):
+        out_shape = np.shape(call(layer, x))
+        return layer.backward(np.ones(out_shape[:-1] + (out_shape[-1] + 1,)))
+
     bad = [
-        Bad("x holds NaN", lambda layer, x: layer.forward(with_value(x, np.nan)), ValueError, "x contains NaN"),
-        Bad("x holds inf", lambda layer, x: layer.forward(with_value(x, -np.inf)), ValueError, "x contains NaN or inf"),
-        Bad("x holds no sample", lambda layer, x: layer.forward(x[:0]), ValueError, r"x .*(at least one sample|N >= 1)"),
-        Bad("x of strings", lambda layer, x: layer.forward(x.astype(str)), TypeError, "x must hold real numbers"),
-        Bad("x of complex numbers", lambda layer, x: layer.forward(x + 1j), TypeError, "x must hold real numbers"),
-        Bad("x of booleans", lambda layer, x: layer.forward(x > 0), TypeError, "x must hold real numbers"),
+        Bad("x holds NaN", lambda layer, x: call(layer, with_value(x, np.nan)), ValueError, f"{name} contains NaN"),
+        Bad("x holds inf", lambda layer, x: call(layer, with_value(x, -np.inf)), ValueError,
+            f"{name} contains NaN or inf"),
+        Bad("x holds no sample", lambda layer, x: call(layer, x[:0]), ValueError,
+            rf"{name} .*(at least one sample|N >= 1)"),
+        Bad("x of strings", lambda layer, x: call(layer, x.astype(str)), TypeError, f"{name} must hold real numbers"),
+        Bad("x of complex numbers", lambda layer, x: call(layer, x + 1j), TypeError, f"{name} must hold real numbers"),
+        Bad("x of booleans", lambda layer, x: call(layer, x > 0), TypeError, f"{name} must hold real numbers"),
         Bad("backward before forward", lambda layer, x: layer.backward(np.ones_like(x)), RuntimeError,
             "backward called before forward"),
-        Bad("grad_output of another shape",
-            lambda layer, x: layer.backward(np.ones(np.shape(layer.forward(x))[:-1] + (np.shape(layer.forward(x))[-1] + 1,))),
-            ValueError, "grad_output must have shape"),
-        Bad("grad_output holds NaN", lambda layer, x: layer.backward(with_value(layer.forward(x), np.nan)),
+        Bad("grad_output of another shape", grad_of_another_shape, ValueError, "grad_output must have shape"),
+        Bad("grad_output holds NaN", lambda layer, x: layer.backward(with_value(call(layer, x), np.nan)),
             ValueError, "grad_output contains NaN"),
     ]
     if sample_rank is not None:
-        bad.append(Bad("x without the batch axis", lambda layer, x: layer.forward(x[0]), ValueError, "x must"))
+        bad.append(Bad("x without the batch axis", lambda layer, x: call(layer, x[0]), ValueError, f"{name} must"))
     if wrong_sample is not None:
-        bad.append(Bad("x with samples of the wrong shape", lambda layer, x: layer.forward(wrong_sample(x)),
-                       ValueError, "x must have shape"))
-    return bad
+        bad.append(Bad("x with samples of the wrong shape", lambda layer, x: call(layer, wrong_sample(x)),
+                       ValueError, f"{name} must have shape"))
+    return [b for b in bad if b.label not in skip]
 
 
-def nn_case(name, make, sample_shape, twin, batch=5, inputs=None, sample_rank=None, wrong_sample=None, bad=()):
+def nn_case(name, make, sample_shape, twin, batch=5, inputs=None, call=forward_of, x_name="x", sample_rank=None,
+            wrong_sample=None, skip=(), bad=()):
     """A registry entry for a batch-first fastnn.nn layer.
 
     `make(dtype, seed)` builds it, `twin(layer, x)` computes its output in
     float64 from its parameters; inputs are ``(batch, *sample_shape)``
     standard normal values unless `inputs(rng, shape)` draws them.
-    `sample_rank` (for layers that need a fixed rank) adds the "x without
-    the batch axis" bad input, `wrong_sample(x)` a batch of samples of a
-    shape the layer refuses; `bad` adds the layer's own.
+    `call(layer, x)` runs the forward pass (``layer.forward(x)`` unless the
+    layer takes something built from x), and `x_name` is what its errors
+    call x.  `sample_rank` (for layers that need a fixed rank) adds the "x
+    without the batch axis" bad input, `wrong_sample(x)` a batch of samples
+    of a shape the layer refuses; `skip` drops common bad inputs that do not
+    apply, `bad` adds the layer's own.
     """
     draw = inputs or (lambda rng, shape: rng.standard_normal(shape))
     example = make(np.float64, 0)
@@ -165,12 +184,12 @@ def nn_case(name, make, sample_shape, twin, batch=5, inputs=None, sample_rank=No
         cls=type(example),
         build=make,
         inputs=lambda rng, dtype: (draw(rng, (batch, *sample_shape)).astype(dtype),),
-        forward=lambda layer, x: layer.forward(x).copy(),
+        forward=lambda layer, x: np.array(call(layer, x), copy=True),
         twin=twin,
-        gradients=nn_gradients,
+        gradients=nn_gradients(call),
         params=lambda layer: layer.params,
-        train_step=nn_train_step if example.params else None,
-        bad=nn_bad_inputs(sample_rank, wrong_sample) + list(bad),
+        train_step=nn_train_step(call) if example.params else None,
+        bad=nn_bad_inputs(call, x_name, sample_rank, wrong_sample, skip) + list(bad),
     )
 
 
@@ -230,6 +249,89 @@ NN_CASES = [
             lambda layer, x: (np.asarray(x, np.float64) - layer.mean[:, None]) / layer.std[:, None],
             wrong_sample=lambda x: np.concatenate([x, x], axis=1),
             bad=[Bad("std 0", lambda layer, x: nn.Standardize(0.0, 0.0), ValueError, "std must be > 0")]),
+]
+
+
+def rows(columns):
+    """A list of ``(n, 1)`` columns as the rows of a ``(T, n)`` array."""
+    return np.array([np.ravel(c) for c in columns])
+
+
+def rnn_twin(layer, x):
+    """Each sequence through the twin; BiRNN's second half reads the sequence backwards."""
+    halves = [""] + (["_reverse"] if isinstance(layer, nn.BiRNN) else [])
+    activator = ref_batched_activators[layer.activation]
+    outputs = []
+    for sequence in np.asarray(x, np.float64):
+        states = [rows(ref_rnn.sequence_forward(list(sequence), *(np.asarray(layer.params[f"{p}{half}"], np.float64).T
+                                                                     for p in ("weight_ih", "weight_hh")),
+                                                layer.params[f"bias{half}"], activator, reverse=half == "_reverse"))
+                  for half in halves]
+        outputs.append(np.concatenate(states, axis=1))
+    return np.stack(outputs)
+
+
+def lstm_twin_params(weight_ih, weight_hh, bias):
+    """The tutorial's twelve LSTM arrays from nn.LSTM's packed input-major ones (gate blocks i, f, c, o)."""
+    hidden = weight_hh.shape[0]
+    params = {}
+    for k, gate in enumerate("ifco"):
+        cols = slice(k * hidden, (k + 1) * hidden)
+        params[f"W{gate}x"] = np.asarray(weight_ih[:, cols], np.float64).T
+        params[f"W{gate}h"] = np.asarray(weight_hh[:, cols], np.float64).T
+        params[f"b{gate}"] = np.asarray(bias[cols], np.float64).reshape(-1, 1)
+    return params
+
+
+def lstm_twin(layer, x):
+    params = lstm_twin_params(layer.params["weight_ih"], layer.params["weight_hh"], layer.params["bias"])
+    return np.stack([rows(step["h"] for step in ref_lstm.sequence_forward(params, list(sequence)))
+                     for sequence in np.asarray(x, np.float64)])
+
+
+TREES = [((0, 1), 2), (3, (4, 5))]  # leaves are rows of the leaf array
+
+
+def tree_call(layer, leaves):
+    return layer.forward(nn.TreeBatch(TREES, leaves))
+
+
+def tree_twin(layer, leaves):
+    weight = np.asarray(layer.params["weight"], np.float64).T
+    return np.stack([ref_recursive.tree_forward(tree, np.asarray(leaves, np.float64), weight, layer.params["bias"],
+                                                TanhActivator())[:, 0] for tree in TREES])
+
+
+ref_batched_activators = {"tanh": TanhActivator(), "sigmoid": SigmoidActivator(), "identity": IdentityActivator()}
+
+SEQUENCE_BAD = [
+    Bad("no time step", lambda layer, x: layer.forward(x[:, :0]), ValueError, "x must hold at least one time step"),
+    Bad("return_sequences not a bool", lambda layer, x: nn.RNN(3, 4, return_sequences="yes"), TypeError,
+        "return_sequences must be True or False"),
+]
+
+NN_CASES += [
+    nn_case("nn.RNN", lambda dtype, seed: nn.RNN(3, 4, activation="sigmoid", dtype=dtype, rng=seed), (4, 3), rnn_twin,
+            batch=3, sample_rank=2, wrong_sample=lambda x: x[:, :, :2],
+            bad=SEQUENCE_BAD + [Bad("activation unknown", lambda layer, x: nn.RNN(3, 4, activation="softmax"),
+                                    ValueError, "activation must be one of")]),
+    nn_case("nn.BiRNN", lambda dtype, seed: nn.BiRNN(3, 2, dtype=dtype, rng=seed), (4, 3), rnn_twin,
+            batch=3, sample_rank=2, wrong_sample=lambda x: x[:, :, :2], bad=SEQUENCE_BAD),
+    nn_case("nn.LSTM", lambda dtype, seed: nn.LSTM(3, 2, dtype=dtype, rng=seed), (4, 3), lstm_twin,
+            batch=3, sample_rank=2, wrong_sample=lambda x: x[:, :, :2],
+            bad=SEQUENCE_BAD + [Bad("hidden_size 0", lambda layer, x: nn.LSTM(3, 0), ValueError,
+                                    "hidden_size must be >= 1")]),
+    nn_case("nn.TreeRNN", lambda dtype, seed: nn.TreeRNN(3, dtype=dtype, rng=seed), (3,), tree_twin, batch=6,
+            call=tree_call, x_name="leaves", sample_rank=1, wrong_sample=lambda x: x[:, :2], skip={"x holds no sample"},
+            bad=[Bad("a leaf row missing", lambda layer, x: tree_call(layer, x[:-1]), ValueError,
+                     "leaf row 5 is out of range for leaves with 5 rows"),
+                 Bad("a leaf row used by no tree", lambda layer, x: tree_call(layer, np.vstack([x, x[:1]])),
+                     ValueError, r"leaves rows \[6\] are used by no tree"),
+                 Bad("an array instead of a TreeBatch", lambda layer, x: layer.forward(x), TypeError,
+                     "TreeRNN.forward takes a TreeBatch"),
+                 Bad("trees of three children", lambda layer, x: layer.forward(nn.TreeBatch([(0, 1, 2), (3, 4, 5)], x,
+                                                                                             child_count=3)),
+                     ValueError, "the batch's trees have 3 children per node, this layer combines 2")]),
 ]
 
 
@@ -523,6 +625,176 @@ TUTORIAL_CASES = [
         ]),
 ]
 
+def run_sequence(layer, xs):
+    """From a fresh state, one forward step per row of `xs` (T, F); the outputs of the steps as rows."""
+    layer.reset_state()
+    for x in xs:
+        layer.forward(x)
+    return rows(layer.h_list[1:] if isinstance(layer, (lstm.LstmLayer, ref_lstm.LstmLayer)) else layer.state_list[1:])
+
+
+RECURRENT_WEIGHTS = {rnn.RecurrentLayer: ("U", "W"), rnn.BiRecurrentLayer: ("U", "W", "U_back", "W_back"),
+                     lstm.LstmLayer: ref_lstm.NAMES}
+
+
+def sequence_errors(layer, out, g):
+    """The per-step errors backward takes for E = sum(out * g): on the weighted inputs, or on h for the LSTM."""
+    if isinstance(layer, lstm.LstmLayer):
+        return [column.reshape(-1, 1) for column in g]
+    return [(gt * layer.activator.backward(ot)).reshape(-1, 1) for gt, ot in zip(g, out)]
+
+
+def sequence_backward(layer, xs):
+    out = run_sequence(layer, xs)
+    g = loss_weights(out.shape, np.float64)
+    errors = sequence_errors(layer, out, g)
+    if isinstance(layer, lstm.LstmLayer):
+        layer.backward(None, errors)
+    else:
+        layer.backward(errors)
+    return g
+
+
+def sequence_gradients(layer, xs):
+    g = sequence_backward(layer, xs)
+    names = RECURRENT_WEIGHTS[type(layer)]
+    return Gradients(lambda: float(np.sum(run_sequence(layer, xs) * g)), {n: getattr(layer, n) for n in names},
+                     {n: np.array(getattr(layer, f"{n}_grad"), copy=True) for n in names})
+
+
+def sequence_train_step(layer, xs):
+    sequence_backward(layer, xs)
+    layer.update()
+
+
+def sequence_twin(make_twin):
+    def twin(layer, xs):
+        other = make_twin(layer)
+        for name in RECURRENT_WEIGHTS[type(layer)]:
+            setattr(other, name, np.array(getattr(layer, name), copy=True))
+        return run_sequence(other, np.asarray(xs, np.float64))
+    return twin
+
+
+def sequence_bad(name, width):
+    """The bad inputs of a tutorial sequence layer whose step input is called `name`."""
+    return [
+        Bad(f"{name} of the wrong shape", lambda layer, xs: layer.forward(xs[0][:2]), ValueError,
+            rf"{name} must have shape \(3, 1\)"),
+        Bad(f"{name} holds NaN", lambda layer, xs: run_sequence(layer, with_value(xs, np.nan)), ValueError,
+            f"{name} (of step 1 )?contains NaN"),
+        Bad(f"{name} of strings", lambda layer, xs: layer.forward(xs[0].astype(str)), TypeError,
+            f"{name} must hold real numbers"),
+        Bad("backward before forward", lambda layer, xs: sequence_backward(type(layer)(3, 2, 0.1), xs[:0])
+            if isinstance(layer, lstm.LstmLayer) else layer.backward(np.zeros((width, 1))), RuntimeError,
+            "backward called before forward"),
+        Bad("one error for each of too few steps", lambda layer, xs: (run_sequence(layer, xs), layer.backward(
+            *([None] if isinstance(layer, lstm.LstmLayer) else []), [np.zeros((width, 1))] * 2)), ValueError,
+            rf"must be one \({width}, 1\) array or a list of 4 \(one per step\), got a list of 2"),
+        Bad("update before backward", lambda layer, xs: (run_sequence(layer, xs), layer.update()), RuntimeError,
+            "update called before backward"),
+    ]
+
+
+def recursive_tree(layer, module, leaves):
+    """The tree ((0, 1), (2, 3)) over the rows of `leaves`, built bottom-up by forward; returns the leaf nodes."""
+    nodes = [module.TreeNode(np.asarray(row, np.float64).reshape(-1, 1)) for row in leaves]
+    layer.forward(nodes[0], nodes[1])
+    left = layer.root
+    layer.forward(nodes[2], nodes[3])
+    layer.forward(left, layer.root)
+    return nodes
+
+
+def recursive_forward(layer, leaves):
+    recursive_tree(layer, recursive, leaves)
+    return layer.root.data[:, 0].copy()
+
+
+def recursive_backward(layer, leaves):
+    nodes = recursive_tree(layer, recursive, leaves)
+    g = loss_weights((layer.node_width,), np.float64)
+    layer.backward((g * layer.activator.backward(layer.root.data[:, 0])).reshape(-1, 1))
+    return g, nodes
+
+
+def recursive_gradients(layer, leaves):
+    """E = sum(root * g); backward takes dE/dnet of the root, and each leaf's delta is dE/d(its data)."""
+    g, nodes = recursive_backward(layer, leaves)
+    analytic = {"leaves": rows(node.delta for node in nodes), "W": layer.W_grad.copy(), "b": layer.b_grad.copy()}
+    return Gradients(lambda: float(np.sum(recursive_forward(layer, leaves) * g)),
+                     {"leaves": leaves, "W": layer.W, "b": layer.b}, analytic)
+
+
+def recursive_train_step(layer, leaves):
+    recursive_backward(layer, leaves)
+    layer.update()
+
+
+def recursive_twin(layer, leaves):
+    other = ref_recursive.RecursiveLayer(layer.node_width, layer.child_count, TanhActivator(), 0.1)
+    other.W, other.b = np.array(layer.W, copy=True), np.array(layer.b, copy=True)
+    recursive_tree(other, ref_recursive, np.asarray(leaves, np.float64))
+    return other.root.data[:, 0]
+
+
+def tree_of_leaves(leaves):
+    return [recursive.TreeNode(np.asarray(row, np.float64).reshape(-1, 1)) for row in leaves]
+
+
+TUTORIAL_CASES += [
+    Case(name="tutorial.rnn.RecurrentLayer", cls=rnn.RecurrentLayer,
+         build=lambda dtype, seed: rnn.RecurrentLayer(3, 4, TanhActivator(), 0.1, rng=seed),
+         inputs=lambda rng, dtype: (rng.standard_normal((4, 3)).astype(dtype),),
+         forward=run_sequence, twin=sequence_twin(lambda layer: ref_rnn.RecurrentLayer(3, 4, TanhActivator(), 0.1)),
+         gradients=sequence_gradients, params=lambda layer: {n: getattr(layer, n) for n in ("U", "W")},
+         train_step=sequence_train_step, float64_only=True,
+         bad=sequence_bad("input_array", 4) + [
+             Bad("learning_rate negative", lambda layer, xs: rnn.RecurrentLayer(3, 4, TanhActivator(), -1), ValueError,
+                 "learning_rate must be >= 0")]),
+    Case(name="tutorial.rnn.BiRecurrentLayer", cls=rnn.BiRecurrentLayer,
+         build=lambda dtype, seed: rnn.BiRecurrentLayer(3, 2, TanhActivator(), 0.1, rng=seed),
+         inputs=lambda rng, dtype: (rng.standard_normal((4, 3)).astype(dtype),),
+         forward=run_sequence, twin=sequence_twin(lambda layer: ref_rnn.BiRecurrentLayer(3, 2, TanhActivator(), 0.1)),
+         gradients=sequence_gradients,
+         params=lambda layer: {n: getattr(layer, n) for n in ("U", "W", "U_back", "W_back")},
+         train_step=sequence_train_step, float64_only=True,
+         bad=sequence_bad("input_array", 4) + [
+             Bad("activator not a tutorial activator", lambda layer, xs: rnn.BiRecurrentLayer(3, 2, np.tanh, 0.1),
+                 TypeError, "activator must be one of")]),
+    Case(name="tutorial.lstm.LstmLayer", cls=lstm.LstmLayer,
+         build=lambda dtype, seed: lstm.LstmLayer(3, 2, 0.1, rng=seed),
+         inputs=lambda rng, dtype: (rng.standard_normal((4, 3)).astype(dtype),),
+         forward=run_sequence, twin=sequence_twin(lambda layer: ref_lstm.LstmLayer(3, 2, 0.1)),
+         gradients=sequence_gradients, params=lambda layer: {n: getattr(layer, n) for n in ref_lstm.NAMES},
+         train_step=sequence_train_step, float64_only=True,
+         bad=sequence_bad("x", 2) + [
+             Bad("state_width 0", lambda layer, xs: lstm.LstmLayer(3, 0, 0.1), ValueError, "state_width must be >= 1")]),
+    Case(name="tutorial.recursive.RecursiveLayer", cls=recursive.RecursiveLayer,
+         build=lambda dtype, seed: recursive.RecursiveLayer(3, 2, TanhActivator(), 0.1, rng=seed),
+         inputs=lambda rng, dtype: (rng.standard_normal((4, 3)).astype(dtype),),
+         forward=recursive_forward, twin=recursive_twin, gradients=recursive_gradients,
+         params=lambda layer: {"W": layer.W, "b": layer.b}, train_step=recursive_train_step, float64_only=True,
+         bad=[
+             Bad("one child", lambda layer, x: layer.forward(*tree_of_leaves(x[:1])), ValueError,
+                 "forward takes 2 children, got 1"),
+             Bad("a child not a TreeNode", lambda layer, x: layer.forward(x[0], x[1]), TypeError,
+                 r"children\[0\] must be a TreeNode"),
+             Bad("child data of the wrong shape", lambda layer, x: layer.forward(*tree_of_leaves(x[:2, :2])),
+                 ValueError, r"children\[0\].data must have shape \(3, 1\)"),
+             Bad("child data holds NaN", lambda layer, x: layer.forward(*tree_of_leaves(with_value(x[:2], np.nan))),
+                 ValueError, r"children\[0\].data contains NaN"),
+             Bad("backward before forward", lambda layer, x: layer.backward(np.zeros((3, 1))), RuntimeError,
+                 "backward called before forward"),
+             Bad("parent_delta of the wrong shape", lambda layer, x: (recursive_forward(layer, x),
+                                                                     layer.backward(np.zeros((2, 1)))),
+                 ValueError, r"parent_delta must have shape \(3, 1\)"),
+             Bad("update before backward", lambda layer, x: (recursive_forward(layer, x), layer.update()),
+                 RuntimeError, "update called before backward"),
+         ]),
+]
+
+
 CASES = NN_CASES + TUTORIAL_CASES
 
 # Classes of fastnn.nn and fastnn.tutorial that are not registry entries, and why.
@@ -530,6 +802,10 @@ NOT_LAYERS = {
     "fastnn.nn.base.Layer": "the abstract base class",
     "fastnn.nn.activations.Activation": "the base of ReLU, Sigmoid, Tanh, Identity",
     "fastnn.nn.pooling._Pool2D": "the base of MaxPool2D and AvgPool2D",
+    "fastnn.nn.recurrent._Sequence": "the base of RNN, BiRNN and LSTM",
+    "fastnn.tutorial.rnn._Recurrent": "the base of RecurrentLayer and BiRecurrentLayer",
+    "fastnn.tutorial.rnn.StepBuffers": "storage of the recorded steps of the tutorial's rnn and lstm layers",
+    "fastnn.tutorial.recursive.TreeNode": "a node of the tree RecursiveLayer builds, checked through it",
     "fastnn.tutorial.cnn.Filter": "the parameters of one ConvLayer filter, checked through ConvLayer",
     "fastnn.tutorial.bp.Node": "a view of one node of bp.Network",
     "fastnn.tutorial.bp.ConstNode": "a view of a bias node of bp.Network",
