@@ -21,6 +21,7 @@ def quick_run(tmp_path_factory):
     return completed.stdout, json.loads(path.read_text())
 
 
+@pytest.mark.slow
 def test_quick_run_has_every_workload_measured(quick_run):
     stdout, run = quick_run
     assert [row["name"] for row in run["rows"]] == list(WORKLOADS)
@@ -60,6 +61,7 @@ def test_speedups_and_targets():
     assert command.target_status(_row(1.0, targets=[("torch", 1)])) == ">= 1x torch: not measured"
 
 
+@pytest.mark.slow
 def test_compare_reports_the_change_per_row(quick_run):
     _, run = quick_run
     old = copy.deepcopy(run)
@@ -69,6 +71,7 @@ def test_compare_reports_the_change_per_row(quick_run):
     assert f"{first['title']}: fastnn -50.0%" in text
 
 
+@pytest.mark.slow
 def test_markdown_report_from_json(quick_run, tmp_path, capsys):
     _, run = quick_run
     path = tmp_path / "run.json"

@@ -247,3 +247,12 @@ def test_a_trained_model_pickles_and_predicts_the_same():
     copy = pickle.loads(pickle.dumps(model))
     assert np.array_equal(copy.predict_logits(x), model.predict_logits(x))
     copy.fit(x, rng.integers(0, 3, 8), epochs=1, batch_size=4, verbose=0)
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_BOUNDSCHECK") != "1", reason="for CI's bounds-checked run")
+def test_this_run_compiles_bounds_checked_kernels():
+    """Numba's cache ignores NUMBA_BOUNDSCHECK: a stale cache would run unchecked kernels and this would fail."""
+    from fastnn.kernels.loss import softmax_cross_entropy
+
+    with pytest.raises(IndexError):
+        softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 70000]), 1.0, np.empty((2, 3)))

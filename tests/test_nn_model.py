@@ -60,6 +60,7 @@ def test_fit_is_reproducible_with_a_seed():
     assert not np.array_equal(weights[0], weights[2])
 
 
+@pytest.mark.needs_jit
 def test_mlps_learn_the_bundled_fashion_mnist_sample():
     (x_train, y_train), (x_test, y_test) = load_sample(flatten=True)
     model = mlp(optimizer=SGD(lr=0.05, momentum=0.9), rng=0)
@@ -255,6 +256,7 @@ def test_the_fused_update_refuses_a_non_finite_error_term():
     assert not ok and np.array_equal(weight, before) and not bias.any()
 
 
+@pytest.mark.needs_jit
 def test_lenet5_builds_trains_and_round_trips(tmp_path):
     from fastnn.nn import load
     from fastnn.nn.models import lenet5

@@ -16,6 +16,7 @@ def run(*argv):
     return train_command.run(parser.parse_args(list(argv)))
 
 
+@pytest.mark.needs_jit
 def test_train_on_the_sample_prints_epochs_accuracy_and_confusion_and_saves(tmp_path, capsys):
     path = tmp_path / "mlp.npz"
     assert run("--model", "mlp300", "--dataset", "sample", "--epochs", "2", "--quiet", "--save", str(path)) == 0
@@ -28,6 +29,7 @@ def test_train_on_the_sample_prints_epochs_accuracy_and_confusion_and_saves(tmp_
     assert accuracy == pytest.approx(np.mean(load(path).predict(x_test) == y_test), abs=1e-4)
 
 
+@pytest.mark.needs_jit
 def test_plot_draws_or_says_matplotlib_is_missing(tmp_path, capsys):
     path = tmp_path / "curves.png"
     assert run("--model", "mlp", "--dataset", "sample", "--epochs", "1", "--quiet", "--plot", str(path)) == 0
