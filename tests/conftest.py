@@ -21,7 +21,7 @@ settings.load_profile(os.environ.get("FASTNN_HYPOTHESIS_PROFILE", "nojit" if num
 def pytest_collection_modifyitems(config, items):
     if not numba.config.DISABLE_JIT:
         return
-    skip = pytest.mark.skip(reason="needs compiled kernels: too slow as plain Python (NUMBA_DISABLE_JIT=1)")
+    skip = pytest.mark.skip(reason="needs compiled kernels, and NUMBA_DISABLE_JIT=1 runs them as plain Python")
     for item in items:
         if "needs_jit" in item.keywords:
             item.add_marker(skip)

@@ -431,23 +431,30 @@ def bp_twin(net, inputs):
     return np.array([twin.predict(row) for row in np.asarray(inputs, np.float64)])
 
 
-def fc_layer_gradients(layer, x):
-    """E = sum(output * g): backward takes dE/dz = g * y(1-y); its delta is dE/dx times the sigmoid derivative at x."""
+def output_of(layer, x, attribute):
+    """Run ``layer.forward(x)``, the tutorial's way, and return a copy of the attribute it sets."""
+    layer.forward(x)
+    return getattr(layer, attribute).copy()
+
+
+def fc_layer_backward(layer, x):
+    """Forward, then backward for E = sum(output * g): backward takes dE/dz = g * y(1-y); returns g."""
     layer.forward(x)
     g = loss_weights(layer.output.shape, np.float64)
     layer.backward(g * layer.output * (1 - layer.output))
+    return g
+
+
+def fc_layer_gradients(layer, x):
+    """The layer's delta is dE/dx times the sigmoid derivative at x (the tutorial's formula for the layer below)."""
+    g = fc_layer_backward(layer, x)
     analytic = {"input": layer.delta / (x * (1 - x)), "W": layer.W_grad.copy(), "b": layer.b_grad.copy()}
-
-    def loss():
-        layer.forward(x)
-        return float(np.sum(layer.output * g))
-
-    return Gradients(loss, {"input": x, "W": layer.W, "b": layer.b}, analytic)
+    return Gradients(lambda: float(np.sum(output_of(layer, x, "output") * g)),
+                     {"input": x, "W": layer.W, "b": layer.b}, analytic)
 
 
 def fc_layer_train_step(layer, x):
-    layer.forward(x)
-    layer.backward(loss_weights(layer.output.shape, np.float64) * layer.output * (1 - layer.output))
+    fc_layer_backward(layer, x)
     layer.update(0.1)
 
 
@@ -481,29 +488,30 @@ def fc_network_twin(net, x):
     return twin.predict(np.asarray(x, np.float64))
 
 
-CONV_ARGS = (5, 4, 2, 3, 2, 2, 1, 2)  # input_width, input_height, channels, filter_width, filter_height, filters, padding, stride
+# input_width, input_height, channel_number, filter_width, filter_height, filter_number, zero_padding, stride
+CONV_ARGS = (5, 4, 2, 3, 2, 2, 1, 2)
+
+
+def conv_backward(layer, x):
+    """Forward, then backward for E = sum(output_array * g) with the sensitivity g * y(1-y); returns g."""
+    layer.forward(x)
+    g = loss_weights(layer.output_array.shape, np.float64)
+    layer.backward(x, g * layer.output_array * (1 - layer.output_array), IdentityActivator())
+    return g
 
 
 def conv_gradients(layer, x):
-    """E = sum(output_array * g): the sensitivity is g * y(1-y); with the identity below, delta_array is dE/dx."""
-    layer.forward(x)
-    g = loss_weights(layer.output_array.shape, np.float64)
-    layer.backward(x, g * layer.output_array * (1 - layer.output_array), IdentityActivator())
+    """With the identity as the activator below, delta_array is dE/dx."""
+    g = conv_backward(layer, x)
     analytic = {"input_array": layer.delta_array.copy(),
                 "weights": np.stack([flt.weights_grad for flt in layer.filters]),
                 "bias": np.array([flt.bias_grad for flt in layer.filters])}
-
-    def loss():
-        layer.forward(x)
-        return float(np.sum(layer.output_array * g))
-
-    return Gradients(loss, {"input_array": x, "weights": layer._weights, "bias": layer._bias}, analytic)
+    return Gradients(lambda: float(np.sum(output_of(layer, x, "output_array") * g)),
+                     {"input_array": x, "weights": layer._weights, "bias": layer._bias}, analytic)
 
 
 def conv_train_step(layer, x):
-    layer.forward(x)
-    g = loss_weights(layer.output_array.shape, np.float64)
-    layer.backward(x, g * layer.output_array * (1 - layer.output_array), IdentityActivator())
+    conv_backward(layer, x)
     layer.update()
 
 
@@ -522,12 +530,8 @@ def pool_gradients(layer, x):
     layer.forward(x)
     g = loss_weights(layer.output_array.shape, np.float64)
     layer.backward(x, g)
-
-    def loss():
-        layer.forward(x)
-        return float(np.sum(layer.output_array * g))
-
-    return Gradients(loss, {"input_array": x}, {"input_array": layer.delta_array.copy()})
+    return Gradients(lambda: float(np.sum(output_of(layer, x, "output_array") * g)), {"input_array": x},
+                     {"input_array": layer.delta_array.copy()})
 
 
 def pool_twin(layer, x):
@@ -569,7 +573,7 @@ TUTORIAL_CASES = [
         name="tutorial.fc.FullConnectedLayer", cls=fc.FullConnectedLayer,
         build=lambda dtype, seed: fc.FullConnectedLayer(4, 3, SigmoidActivator(), rng=seed),
         inputs=lambda rng, dtype: (column(rng, 4).astype(dtype),),
-        forward=lambda layer, x: (layer.forward(x), layer.output.copy())[1],
+        forward=lambda layer, x: output_of(layer, x, "output"),
         twin=fc_layer_twin, gradients=fc_layer_gradients, params=lambda layer: {"W": layer.W, "b": layer.b},
         train_step=fc_layer_train_step, float64_only=True,
         bad=sample_bad(lambda layer, x: layer.forward(x), "input_array", (4, 1)) + [
@@ -598,7 +602,7 @@ TUTORIAL_CASES = [
         name="tutorial.cnn.ConvLayer", cls=cnn.ConvLayer,
         build=lambda dtype, seed: cnn.ConvLayer(*CONV_ARGS, SigmoidActivator(), 0.1, rng=seed),
         inputs=lambda rng, dtype: (rng.standard_normal((2, 4, 5)).astype(dtype),),
-        forward=lambda layer, x: (layer.forward(x), layer.output_array.copy())[1],
+        forward=lambda layer, x: output_of(layer, x, "output_array"),
         twin=conv_twin, gradients=conv_gradients, params=lambda layer: {"weights": layer._weights, "bias": layer._bias},
         train_step=conv_train_step, float64_only=True,
         bad=sample_bad(lambda layer, x: layer.forward(x), "input_array", (2, 4, 5)) + [
@@ -617,7 +621,7 @@ TUTORIAL_CASES = [
         name="tutorial.cnn.MaxPoolingLayer", cls=cnn.MaxPoolingLayer,
         build=lambda dtype, seed: cnn.MaxPoolingLayer(*POOL_ARGS),
         inputs=lambda rng, dtype: (distinct(rng, (2, 4, 5)).astype(dtype),),
-        forward=lambda layer, x: (layer.forward(x), layer.output_array.copy())[1],
+        forward=lambda layer, x: output_of(layer, x, "output_array"),
         twin=pool_twin, gradients=pool_gradients, params=lambda layer: {}, float64_only=True, seeded=False,
         bad=sample_bad(lambda layer, x: layer.forward(x), "input_array", (2, 4, 5)) + [
             Bad("sensitivity_array holds inf", lambda layer, x: layer.backward(x, np.full((2, 3, 4), np.inf)),
@@ -769,7 +773,8 @@ TUTORIAL_CASES += [
          gradients=sequence_gradients, params=lambda layer: {n: getattr(layer, n) for n in ref_lstm.NAMES},
          train_step=sequence_train_step, float64_only=True,
          bad=sequence_bad("x", 2) + [
-             Bad("state_width 0", lambda layer, xs: lstm.LstmLayer(3, 0, 0.1), ValueError, "state_width must be >= 1")]),
+             Bad("state_width 0", lambda layer, xs: lstm.LstmLayer(3, 0, 0.1), ValueError,
+                 "state_width must be >= 1")]),
     Case(name="tutorial.recursive.RecursiveLayer", cls=recursive.RecursiveLayer,
          build=lambda dtype, seed: recursive.RecursiveLayer(3, 2, TanhActivator(), 0.1, rng=seed),
          inputs=lambda rng, dtype: (rng.standard_normal((4, 3)).astype(dtype),),
@@ -797,6 +802,8 @@ TUTORIAL_CASES += [
 
 CASES = NN_CASES + TUTORIAL_CASES
 
+ACTIVATION_FUNCTION = "an activation function, checked through the layers and in test_activators"
+
 # Classes of fastnn.nn and fastnn.tutorial that are not registry entries, and why.
 NOT_LAYERS = {
     "fastnn.nn.base.Layer": "the abstract base class",
@@ -814,8 +821,8 @@ NOT_LAYERS = {
     "fastnn.tutorial.bp.Connections": "the list of bp.Network's connection views",
     "fastnn.tutorial.bp.Normalizer": "the tutorial's 8-bit encoding of the bp example's data",
     "fastnn.tutorial.activators._Activator": "the base of the activators",
-    "fastnn.tutorial.activators.ReluActivator": "an activation function, checked through the layers and test_activators",
-    "fastnn.tutorial.activators.IdentityActivator": "an activation function, checked through the layers and test_activators",
-    "fastnn.tutorial.activators.SigmoidActivator": "an activation function, checked through the layers and test_activators",
-    "fastnn.tutorial.activators.TanhActivator": "an activation function, checked through the layers and test_activators",
+    "fastnn.tutorial.activators.ReluActivator": ACTIVATION_FUNCTION,
+    "fastnn.tutorial.activators.IdentityActivator": ACTIVATION_FUNCTION,
+    "fastnn.tutorial.activators.SigmoidActivator": ACTIVATION_FUNCTION,
+    "fastnn.tutorial.activators.TanhActivator": ACTIVATION_FUNCTION,
 }

@@ -23,7 +23,8 @@ from fastnn.tutorial.linear_unit import LinearUnit
 
 def model(dtype=np.float32, hidden=4):
     rng = np.random.default_rng(0)
-    return nn.Sequential([nn.Dense(3, hidden, dtype=dtype, rng=rng), nn.ReLU(), nn.Dense(hidden, 2, dtype=dtype, rng=rng)])
+    layers = [nn.Dense(3, hidden, dtype=dtype, rng=rng), nn.ReLU(), nn.Dense(hidden, 2, dtype=dtype, rng=rng)]
+    return nn.Sequential(layers)
 
 
 X = np.random.default_rng(1).normal(size=(6, 3)).astype(np.float32)
@@ -100,7 +101,8 @@ CATALOGUE = [
     # Sequential.fit / evaluate / predict
     ("fit: x holds NaN", lambda t, m: model().fit(with_nan(X), Y, verbose=0), ValueError, "x contains NaN"),
     ("fit: x holds inf", lambda t, m: model().fit(X * np.inf, Y, verbose=0), ValueError, "x contains NaN or inf"),
-    ("fit: negative labels", lambda t, m: model().fit(X, -Y, verbose=0), ValueError, r"y holds labels outside \[0, 2\).*min -1"),
+    ("fit: negative labels", lambda t, m: model().fit(X, -Y, verbose=0), ValueError,
+     r"y holds labels outside \[0, 2\).*min -1"),
     ("fit: float labels for cross-entropy", lambda t, m: model().fit(X, Y.astype(float), verbose=0), TypeError,
      "y must hold integer class labels"),
     ("fit: labels of shape (N, 1)", lambda t, m: model().fit(X, Y[:, None], verbose=0), ValueError,
@@ -167,7 +169,8 @@ CATALOGUE = [
     ("load: weights of another dtype",
      lambda t, m: nn.load(checkpoint(t, lambda a: a.update({"layers/0/weight": a["layers/0/weight"].astype(np.float64)}))),
      ValueError, r"layers/0/weight has shape \(4, 3\) and dtype float64, the model needs \(4, 3\) and float32"),
-    ("load: an array no layer owns", lambda t, m: nn.load(checkpoint(t, lambda a: a.update({"layers/1/gamma": np.ones(2)}))),
+    ("load: an array no layer owns",
+     lambda t, m: nn.load(checkpoint(t, lambda a: a.update({"layers/1/gamma": np.ones(2)}))),
      ValueError, r"unexpected \['layers/1/gamma'\]"),
     ("load: weights stored as Python objects",
      lambda t, m: nn.load(checkpoint(t, lambda a: a.update({"layers/0/bias": np.array([None] * 4, dtype=object)}))),
@@ -175,11 +178,13 @@ CATALOGUE = [
     ("load: architecture record not JSON",
      lambda t, m: nn.load(checkpoint(t, lambda a: a.update({ARCHITECTURE_KEY: np.array("{not json")}))),
      ValueError, "corrupt architecture record"),
-    ("load: architecture record a list", lambda t, m: nn.load(checkpoint(t, set_architecture(lambda spec: json.dumps([1])))),
+    ("load: architecture record a list",
+     lambda t, m: nn.load(checkpoint(t, set_architecture(lambda spec: json.dumps([1])))),
      ValueError, "not a fastnn Sequential checkpoint"),
     ("load: a layer argument that does not exist",
      lambda t, m: nn.load(checkpoint(t, set_architecture(
-         lambda spec: json.dumps({**spec, "layers": [{**spec["layers"][0], "config": {"units": 4}}] + spec["layers"][1:]})))),
+         lambda spec: json.dumps({**spec, "layers": [{**spec["layers"][0], "config": {"units": 4}},
+                                                     *spec["layers"][1:]]})))),
      ValueError, "corrupt architecture record: TypeError"),
     ("load: an optimizer that does not exist",
      lambda t, m: nn.load(checkpoint(t, set_architecture(

@@ -35,6 +35,7 @@ def test_limits_and_nan(dtype):
     assert np.array_equal(_activate(z, TANH)[0], np.array([1, -1, np.nan, 1, -1], dtype), equal_nan=True)
 
 
+@pytest.mark.needs_jit  # the switch is made by compiled code
 @pytest.mark.skipif(not vecmath.X86, reason="flush-to-zero is switched on x86 only")
 def test_kernels_flush_subnormals_and_give_the_thread_its_state_back():
     from fastnn.nn import RNN
