@@ -35,6 +35,10 @@ def test_a_process_killed_while_saving_never_leaves_a_partial_checkpoint(tmp_pat
     """
     path = tmp_path / "model.npz"
     model = nn.Sequential([nn.Dense(64, 256, rng=0), nn.Dense(256, 64, rng=1)])  # 130 kB of weights
+    started = time.perf_counter()
+    model.save(tmp_path / "timing.npz")  # kills land within three saves' time, however fast the disk is
+    longest_wait = 3 * (time.perf_counter() - started)
+    (tmp_path / "timing.npz").unlink()
     rng = np.random.default_rng(0)
     seen, interrupted = -1.0, 0
     for run in range(50):
@@ -48,7 +52,7 @@ def test_a_process_killed_while_saving_never_leaves_a_partial_checkpoint(tmp_pat
                     model.save(path)
             finally:
                 os._exit(0)
-        time.sleep(rng.uniform(0.0, 0.03))
+        time.sleep(rng.uniform(0.0, longest_wait))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         leftovers = [p for p in tmp_path.iterdir() if p.name != path.name]
