@@ -26,6 +26,21 @@ def checkpoint_version(path):
     return values.pop()
 
 
+def start_saver(model, path, run, saves):
+    """Fork a child that saves versions ``run * 10000 + i`` (exact in float32) of `model` to `path`, then exits."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for i in range(saves):
+                for layer in model.layers:
+                    for param in layer.params.values():
+                        param.fill(run * 10000 + i)
+                model.save(path)
+        finally:
+            os._exit(0)
+    return pid
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_process_killed_while_saving_never_leaves_a_partial_checkpoint(tmp_path):
     """50 times: a child saves new versions of a model to one path until SIGKILL lands at a random moment.
@@ -35,23 +50,15 @@ def test_a_process_killed_while_saving_never_leaves_a_partial_checkpoint(tmp_pat
     """
     path = tmp_path / "model.npz"
     model = nn.Sequential([nn.Dense(64, 256, rng=0), nn.Dense(256, 64, rng=1)])  # 130 kB of weights
+    # Kills land within the time a child takes to start and make three saves, however slow this machine is.
     started = time.perf_counter()
-    model.save(tmp_path / "timing.npz")  # kills land within three saves' time, however fast the disk is
-    longest_wait = 3 * (time.perf_counter() - started)
+    os.waitpid(start_saver(model, tmp_path / "timing.npz", 0, 3), 0)
+    longest_wait = time.perf_counter() - started
     (tmp_path / "timing.npz").unlink()
     rng = np.random.default_rng(0)
     seen, interrupted = -1.0, 0
     for run in range(50):
-        pid = os.fork()
-        if pid == 0:  # the child: versions run * 10000 + i, exact in float32
-            try:
-                for i in range(10000):
-                    for layer in model.layers:
-                        for param in layer.params.values():
-                            param.fill(run * 10000 + i)
-                    model.save(path)
-            finally:
-                os._exit(0)
+        pid = start_saver(model, path, run, 10000)
         time.sleep(rng.uniform(0.0, longest_wait))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
