@@ -243,3 +243,10 @@ def test_lstm_in_a_sequential_model_trains_saves_and_loads(tmp_path):
     path = tmp_path / "lstm.npz"
     model.save(path)
     assert np.array_equal(load(path).predict(x), model.predict(x))
+
+
+def test_demo_lstm_learns_to_read_images_row_by_row():
+    from fastnn.demos.sequence import train_row_lstm
+
+    accuracy, _ = train_row_lstm(hidden=32, epochs=1)
+    assert accuracy >= 0.5, accuracy  # ten classes: chance is 0.1
