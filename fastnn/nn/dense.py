@@ -44,15 +44,27 @@ class BatchBuffers:
         self._sets = {}
 
     def get(self, key, name, shape, dtype):
+        arrays = self._set(key)
+        array = arrays.get(name)
+        if array is None:
+            array = arrays[name] = np.empty(shape, dtype)
+        return array
+
+    def get_made(self, key, name, make):
+        """What ``make()`` returns (arrays, a tuple of them), made on first use and kept under `name` as ``get`` keeps its arrays."""
+        arrays = self._set(key)
+        found = arrays.get(name)
+        if found is None:
+            found = arrays[name] = make()
+        return found
+
+    def _set(self, key):
         arrays = self._sets.get(key)
         if arrays is None:
             if len(self._sets) >= _KEPT_BATCH_SIZES:
                 del self._sets[next(iter(self._sets))]
             arrays = self._sets[key] = {}
-        array = arrays.get(name)
-        if array is None:
-            array = arrays[name] = np.empty(shape, dtype)
-        return array
+        return arrays
 
 
 class Dense(Layer):
