@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from .._checks import as_float_array, check_int, make_rng
+from .._memory import aligned_empty, aligned_zeros
 from ..kernels.activation import IDENTITY
 from ..kernels.batched_dense import (
     bias_activate_transposed,
@@ -92,8 +93,11 @@ class Dense(Layer):
         bound = 1.0 / math.sqrt(self.in_features)
         shapes = {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
         for name, shape in shapes.items():
-            self.params[name] = generator.uniform(-bound, bound, shape).astype(self.dtype)
-            self.grads[name] = np.zeros(shape, self.dtype)
+            # Rows that start on a cache line: a batch-1 step streams the weights twice and every vector
+            # load then touches one line, not two (a quarter faster for 784-300 float32, see _memory).
+            self.params[name] = aligned_empty(shape, self.dtype)
+            self.params[name][...] = generator.uniform(-bound, bound, shape)
+            self.grads[name] = aligned_zeros(shape, self.dtype)
         self.use_blas = True
         self._buffers = BatchBuffers()
         self._x = None
