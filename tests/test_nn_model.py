@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from fastnn._blas import one_blas_thread
 from fastnn.datasets import load_sample
 from fastnn.nn import (SGD, Adam, Callback, Dense, EarlyStopping, Identity, Layer, ReLU, Sequential, Sigmoid,
                        Tanh)
@@ -369,9 +370,10 @@ def test_the_dense_chain_step_computes_the_layer_by_layer_step(loss, targets, n)
             assert_close(a.params[name], b.params[name], rtol=1e-5, atol=1e-6, what=f"{type(a).__name__} {name}")
 
 
-@pytest.mark.parametrize("n", [1, 3])
-def test_the_dense_chain_step_is_sgd_on_the_central_difference_gradient(n):
-    # ReLU units that are off give exactly zero error terms, whose weight rows the update skips.
+@pytest.mark.parametrize("n", [1, 3, 8])
+def test_a_dense_model_step_is_sgd_on_the_central_difference_gradient(n):
+    # Batches under SMALL_BATCH take the chain kernel: ReLU units that are off give exactly zero error
+    # terms, whose weight rows the update skips.  Batch 8 takes the layers' BLAS path on one BLAS thread.
     rng = np.random.default_rng(10 + n)
     model = dense_chain("cross_entropy", np.float64, seed=n)
     x, y = rng.normal(size=(n, 5)), rng.integers(0, 3, n)
@@ -381,6 +383,7 @@ def test_the_dense_chain_step_is_sgd_on_the_central_difference_gradient(n):
     expected = [{name: central_difference(lambda: model.evaluate(x, y)["loss"], p) for name, p in layer.params.items()}
                 for layer in model.layers]
     model.train_on_batch(x, y)
+    assert model._blas_threads(n) is one_blas_thread
     for layer, old, grads in zip(model.layers, before, expected):
         for name in layer.params:
             step = (old[name] - layer.params[name]) / model.optimizer.lr
@@ -401,3 +404,26 @@ def test_the_dense_chain_step_stops_on_a_non_finite_loss_or_gradient():
     with pytest.raises(RuntimeError, match="a gradient became NaN or infinite in train_on_batch"):
         model.train_on_batch(np.ones((1, 2), np.float32), np.full((1, 2), 10, np.float32))
     assert model._chain is not None
+
+
+def test_small_blas_products_run_on_one_blas_thread_and_large_ones_as_configured(monkeypatch):
+    if not one_blas_thread.available:
+        pytest.skip("numpy's BLAS is not an OpenBLAS whose threads can be set")
+    seen = []
+    model = dense_chain("cross_entropy", np.float32)
+    forward = model.layers[0]._forward
+    monkeypatch.setattr(model.layers[0], "_forward", lambda x, code: (seen.append(one_blas_thread.threads()),
+                                                                      forward(x, code))[1])
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 5)).astype(np.float32), rng.integers(0, 3, 8)
+    configured = one_blas_thread.threads()
+    model.train_on_batch(x, y)
+    model.predict(x)
+    monkeypatch.setattr("fastnn.nn.model.ONE_THREAD_WORK", 8 * 8 * 6 - 1)  # batch x the largest layer, 8 x 6, is too much
+    model.train_on_batch(x, y)
+    assert seen == [1, 1, configured] and one_blas_thread.threads() == configured
+    with one_blas_thread:
+        with one_blas_thread:
+            assert one_blas_thread.threads() == 1
+        assert one_blas_thread.threads() == 1
+    assert one_blas_thread.threads() == configured

@@ -21,9 +21,11 @@ A multithreaded BLAS call right after a Numba ``prange`` region stalls for
 milliseconds (both thread pools want the same cores, see
 PERFORMANCE_NOTES), so a model that also holds parallel compiled layers
 (convolutions) runs its dense layers on the parallel loops, and a model that
-uses BLAS runs the small batches on the ``_serial`` twins.  With plain SGD,
-small batches skip the stored weight gradient altogether
-(:func:`dense_backward_sgd`).
+uses BLAS runs the small batches on the ``_serial`` twins and small
+products on one BLAS thread (fastnn._blas).  With plain SGD, small batches
+skip the stored weight gradient altogether (:func:`dense_backward_sgd`),
+and a model of dense layers only takes a whole step in one call
+(:func:`dense_chain_sgd_step`).
 
 None of the loops reduces across threads: each thread owns whole output rows
 and sums over the batch in order, so every thread count gives the same bits.

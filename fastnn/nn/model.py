@@ -7,6 +7,7 @@ first step and reused, and the data set is validated once per call, not per
 step.
 """
 
+import contextlib
 import functools
 import math
 import threading
@@ -14,6 +15,7 @@ import time
 
 import numpy as np
 
+from .._blas import ONE_THREAD_WORK, one_blas_thread
 from .._checks import as_float_array, check_int, check_real, describe_shape, make_rng
 from ..kernels.activation import IDENTITY
 from ..kernels.batched_dense import dense_chain_sgd_step
@@ -224,6 +226,9 @@ class Sequential:
         self._forward_steps = forward
         self._backward_steps = [step for step in backward[::-1] if step is not None]
         self._backward_steps_sgd = [step for step in backward_sgd[::-1] if step is not None]
+        # Multiply-adds per sample of the largest BLAS product (see _blas_threads).
+        self._blas_work = max([layer.in_features * layer.out_features for layer in layers if isinstance(layer, Dense)],
+                              default=0) if blas else 0
         self._chain = None
         if chain:
             # Parameters are bound once: layers never rebind them (fastnn.nn.base).
@@ -232,6 +237,16 @@ class Sequential:
                            tuple(layer.params["bias"] for layer in dense), tuple(code for _, code in chain),
                            np.empty((0, 0), self.dtype))
         self._planned = list(layers)
+
+    def _blas_threads(self, n):
+        """The context a step on `n` samples runs in: one BLAS thread for small products.
+
+        A second thread gains little on them and, when another process holds
+        a core, makes every call wait for it (fastnn._blas).  The choice
+        depends on the sizes only, so results do not depend on the load.
+        """
+        work = n * self._blas_work
+        return one_blas_thread if 0 < work <= ONE_THREAD_WORK else contextlib.nullcontext()
 
     def _forward_batch(self, x):
         out = x
@@ -245,13 +260,22 @@ class Sequential:
         With plain SGD (no momentum, no weight decay) a batch under
         SMALL_BATCH samples updates the Dense layers inside back propagation
         (kernels.batched_dense.dense_backward_sgd), so their ``grads`` are
-        not stored for that step.
+        not stored for that step; a model of Dense layers and their
+        activations only, with a built-in loss, then takes the whole step in
+        one kernel call (``_train_chain``).  Small BLAS products run on one
+        BLAS thread (``_blas_threads``).
         """
         n = x.shape[0]
         if n < SMALL_BATCH and self._chain is not None and getattr(self.optimizer, "is_plain", False):
             loss_code = _CHAIN_LOSSES.get(type(self.loss))
             if loss_code is not None:
                 return self._train_chain(x, y, loss_code, where)
+        with self._blas_threads(n):
+            return self._train_layers(x, y, where)
+
+    def _train_layers(self, x, y, where):
+        """_train_batch through the layers' own kernels."""
+        n = x.shape[0]
         out = self._forward_batch(x)
         grad = self._buffers.get(n, "grad", out.shape, out.dtype)
         loss_sum, correct = self.loss._compute(out, y, 1.0 / n, grad)
@@ -412,7 +436,9 @@ class Sequential:
     def _batches(self, x, batch_size):
         for start in range(0, x.shape[0], batch_size):
             stop = min(start + batch_size, x.shape[0])
-            yield start, stop, self._forward_batch(x[start:stop])
+            with self._blas_threads(stop - start):
+                out = self._forward_batch(x[start:stop])
+            yield start, stop, out
 
     def _evaluate(self, x, y, batch_size):
         loss_total = 0.0
