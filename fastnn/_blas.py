@@ -34,7 +34,8 @@ _NAMES = (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads6
 def _find_openblas():
     """``(get_num_threads, set_num_threads)`` of the OpenBLAS numpy loaded, or None."""
     here = os.path.dirname(np.__file__)
-    for pattern in (os.path.join(here, os.pardir, "numpy.libs", "*openblas*"), os.path.join(here, ".dylibs", "*openblas*")):
+    patterns = (os.path.join(here, os.pardir, "numpy.libs", "*openblas*"), os.path.join(here, ".dylibs", "*openblas*"))
+    for pattern in patterns:
         for path in sorted(glob.glob(pattern)):
             try:
                 library = ctypes.CDLL(path)  # already loaded by numpy: the same library, not a second copy

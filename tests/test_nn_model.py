@@ -393,7 +393,7 @@ def test_a_dense_model_step_is_sgd_on_the_central_difference_gradient(n):
 def test_the_dense_chain_step_stops_on_a_non_finite_loss_or_gradient():
     model = Sequential([Dense(1, 1, rng=0)], loss="mse")
     weight = model.layers[0].params["weight"].copy()
-    with pytest.raises(RuntimeError, match="the loss became inf in train_on_batch"):
+    with pytest.raises(RuntimeError, match="the loss became inf in train_on_batch"), np.errstate(over="ignore"):
         model.train_on_batch(np.full((1, 1), 1e30, np.float32), np.zeros((1, 1), np.float32))
     assert np.array_equal(model.layers[0].params["weight"], weight)
     # ReLU units all off and huge weights above them: a finite loss, an infinite error term for the layer below.
@@ -401,7 +401,8 @@ def test_the_dense_chain_step_stops_on_a_non_finite_loss_or_gradient():
     model.layers[0].params["weight"][:] = 0
     model.layers[0].params["bias"][:] = -1
     model.layers[2].params["weight"][:] = 3e38
-    with pytest.raises(RuntimeError, match="a gradient became NaN or infinite in train_on_batch"):
+    with pytest.raises(RuntimeError, match="a gradient became NaN or infinite in train_on_batch"), \
+            np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point (NUMBA_DISABLE_JIT runs)
         model.train_on_batch(np.ones((1, 2), np.float32), np.full((1, 2), 10, np.float32))
     assert model._chain is not None
 
@@ -419,7 +420,7 @@ def test_small_blas_products_run_on_one_blas_thread_and_large_ones_as_configured
     configured = one_blas_thread.threads()
     model.train_on_batch(x, y)
     model.predict(x)
-    monkeypatch.setattr("fastnn.nn.model.ONE_THREAD_WORK", 8 * 8 * 6 - 1)  # batch x the largest layer, 8 x 6, is too much
+    monkeypatch.setattr("fastnn.nn.model.ONE_THREAD_WORK", 8 * 8 * 6 - 1)  # batch x the largest layer (8 x 6)
     model.train_on_batch(x, y)
     assert seen == [1, 1, configured] and one_blas_thread.threads() == configured
     with one_blas_thread:

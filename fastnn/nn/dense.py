@@ -52,7 +52,7 @@ class BatchBuffers:
         return array
 
     def get_made(self, key, name, make):
-        """What ``make()`` returns (arrays, a tuple of them), made on first use and kept under `name` as ``get`` keeps its arrays."""
+        """What ``make()`` returns (a tuple of arrays, say), made on first use and kept under `name` as by ``get``."""
         arrays = self._set(key)
         found = arrays.get(name)
         if found is None:
