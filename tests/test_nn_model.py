@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from fastnn._blas import one_blas_thread
 from fastnn.datasets import load_sample
 from fastnn.nn import (SGD, Adam, Callback, Dense, EarlyStopping, Identity, Layer, ReLU, Sequential, Sigmoid,
                        Tanh)
@@ -333,3 +334,97 @@ def test_training_gives_the_same_bits_for_any_thread_count():
     finally:
         numba.set_num_threads(before)
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
+
+
+def dense_chain(loss, dtype, seed=0):
+    """A model made of Dense layers and their activations only (one kernel call per small-batch SGD step)."""
+    rng = np.random.default_rng(seed)
+    layers = [Dense(5, 8, dtype=dtype, rng=rng), ReLU(), Dense(8, 6, dtype=dtype, rng=rng), Tanh(),
+              Dense(6, 3, dtype=dtype, rng=rng)]
+    if loss != "cross_entropy":
+        layers.append(Sigmoid())
+    return Sequential(layers, loss=loss, optimizer=SGD(lr=0.3))
+
+
+def layer_by_layer(model):
+    """The same model stepping one layer kernel at a time: an unknown loss type keeps the chain kernel out."""
+    from fastnn.nn.losses import CrossEntropy, MeanSquaredError
+
+    base = CrossEntropy if model.loss.name == "cross_entropy" else MeanSquaredError
+    model.loss = type("Other" + base.__name__, (base,), {})()
+    return model
+
+
+@pytest.mark.parametrize("loss, targets", [("cross_entropy", "labels"), ("mse", "labels"), ("mse", "rows")])
+@pytest.mark.parametrize("n", [1, 3])
+def test_the_dense_chain_step_computes_the_layer_by_layer_step(loss, targets, n):
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 5)).astype(np.float32)
+    y = rng.integers(0, 3, n) if targets == "labels" else rng.random((n, 3), dtype=np.float32)
+    chain, other = dense_chain(loss, np.float32), layer_by_layer(dense_chain(loss, np.float32))
+    for step in range(3):
+        assert chain.train_on_batch(x, y) == pytest.approx(other.train_on_batch(x, y), rel=1e-5)
+    assert chain._chain is not None
+    for a, b in zip(chain.layers, other.layers):
+        for name in a.params:
+            assert_close(a.params[name], b.params[name], rtol=1e-5, atol=1e-6, what=f"{type(a).__name__} {name}")
+
+
+@pytest.mark.parametrize("n", [1, 3, 8])
+def test_a_dense_model_step_is_sgd_on_the_central_difference_gradient(n):
+    # Batches under SMALL_BATCH take the chain kernel: ReLU units that are off give exactly zero error
+    # terms, whose weight rows the update skips.  Batch 8 takes the layers' BLAS path on one BLAS thread.
+    rng = np.random.default_rng(10 + n)
+    model = dense_chain("cross_entropy", np.float64, seed=n)
+    x, y = rng.normal(size=(n, 5)), rng.integers(0, 3, n)
+    hidden = np.maximum(x @ model.layers[0].params["weight"].T + model.layers[0].params["bias"], 0)
+    assert (hidden == 0).any() and (hidden > 0).any()
+    before = [{name: p.copy() for name, p in layer.params.items()} for layer in model.layers]
+    expected = [{name: central_difference(lambda: model.evaluate(x, y)["loss"], p) for name, p in layer.params.items()}
+                for layer in model.layers]
+    model.train_on_batch(x, y)
+    assert model._blas_threads(n) is one_blas_thread
+    for layer, old, grads in zip(model.layers, before, expected):
+        for name in layer.params:
+            step = (old[name] - layer.params[name]) / model.optimizer.lr
+            assert_close(step, grads[name], rtol=1e-5, atol=1e-8, what=f"{type(layer).__name__} {name}")
+
+
+def test_the_dense_chain_step_stops_on_a_non_finite_loss_or_gradient():
+    model = Sequential([Dense(1, 1, rng=0)], loss="mse")
+    weight = model.layers[0].params["weight"].copy()
+    with pytest.raises(RuntimeError, match="the loss became inf in train_on_batch"), np.errstate(over="ignore"):
+        model.train_on_batch(np.full((1, 1), 1e30, np.float32), np.zeros((1, 1), np.float32))
+    assert np.array_equal(model.layers[0].params["weight"], weight)
+    # ReLU units all off and huge weights above them: a finite loss, an infinite error term for the layer below.
+    model = Sequential([Dense(2, 2, rng=0), ReLU(), Dense(2, 2, rng=0)], loss="mse")
+    model.layers[0].params["weight"][:] = 0
+    model.layers[0].params["bias"][:] = -1
+    model.layers[2].params["weight"][:] = 3e38
+    with pytest.raises(RuntimeError, match="a gradient became NaN or infinite in train_on_batch"), \
+            np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point (NUMBA_DISABLE_JIT runs)
+        model.train_on_batch(np.ones((1, 2), np.float32), np.full((1, 2), 10, np.float32))
+    assert model._chain is not None
+
+
+def test_small_blas_products_run_on_one_blas_thread_and_large_ones_as_configured(monkeypatch):
+    if not one_blas_thread.available:
+        pytest.skip("numpy's BLAS is not an OpenBLAS whose threads can be set")
+    seen = []
+    model = dense_chain("cross_entropy", np.float32)
+    forward = model.layers[0]._forward
+    monkeypatch.setattr(model.layers[0], "_forward", lambda x, code: (seen.append(one_blas_thread.threads()),
+                                                                      forward(x, code))[1])
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 5)).astype(np.float32), rng.integers(0, 3, 8)
+    configured = one_blas_thread.threads()
+    model.train_on_batch(x, y)
+    model.predict(x)
+    monkeypatch.setattr("fastnn.nn.model.ONE_THREAD_WORK", 8 * 8 * 6 - 1)  # batch x the largest layer (8 x 6)
+    model.train_on_batch(x, y)
+    assert seen == [1, 1, configured] and one_blas_thread.threads() == configured
+    with one_blas_thread:
+        with one_blas_thread:
+            assert one_blas_thread.threads() == 1
+        assert one_blas_thread.threads() == 1
+    assert one_blas_thread.threads() == configured

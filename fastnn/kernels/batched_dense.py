@@ -21,19 +21,24 @@ A multithreaded BLAS call right after a Numba ``prange`` region stalls for
 milliseconds (both thread pools want the same cores, see
 PERFORMANCE_NOTES), so a model that also holds parallel compiled layers
 (convolutions) runs its dense layers on the parallel loops, and a model that
-uses BLAS runs the small batches on the ``_serial`` twins.  With plain SGD,
-small batches skip the stored weight gradient altogether
-(:func:`dense_backward_sgd`).
+uses BLAS runs the small batches on the ``_serial`` twins and small
+products on one BLAS thread (fastnn._blas).  With plain SGD, small batches
+skip the stored weight gradient altogether (:func:`dense_backward_sgd`),
+and a model of dense layers only takes a whole step in one call
+(:func:`dense_chain_sgd_step`).
 
 None of the loops reduces across threads: each thread owns whole output rows
 and sums over the batch in order, so every thread count gives the same bits.
 """
+
+import math
 
 import numpy as np
 from numba import prange
 
 from ._jit import jit
 from .activation import IDENTITY, RELU, activate, derivative
+from .loss import SOFTMAX_CROSS_ENTROPY, softmax_cross_entropy, squared_error
 
 
 @jit
@@ -241,7 +246,9 @@ def dense_backward_sgd(grad_out, y, code, x, weight, bias, lr, delta, grad_input
     infinite.  Shapes as in :func:`dense_delta` and :func:`dense_grad_input`;
     `grad_input` is ignored without `need_input`.  ``W_grad`` is never
     stored: for a batch of one sample the weights are read twice per step
-    (forward and this pass) instead of five times.
+    (forward and this pass) instead of five times.  Rows whose error term is
+    exactly zero (ReLU's inactive units, about half of them) are neither
+    read nor written: adding ``0 * x`` changes nothing, x being finite.
     """
     T = weight.dtype.type
     rate = T(lr)
@@ -263,15 +270,63 @@ def dense_backward_sgd(grad_out, y, code, x, weight, bias, lr, delta, grad_input
         total = T(0)
         for n in range(n_samples):
             d = delta[n, o]
-            total += d
-            if need_input:
-                g = grad_input[n]
-                for i in range(n_in):
-                    g[i] += d * w[i]
+            if d != 0:
+                total += d
+                if need_input:
+                    g = grad_input[n]
+                    for i in range(n_in):
+                        g[i] += d * w[i]
         for n in range(n_samples):
-            step = rate * delta[n, o]
-            row = x[n]
-            for i in range(n_in):
-                w[i] -= step * row[i]
+            d = delta[n, o]
+            if d != 0:
+                step = rate * d
+                row = x[n]
+                for i in range(n_in):
+                    w[i] -= step * row[i]
         bias[o] -= rate * total
     return True
+
+
+@jit
+def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs, grad, loss, labels, targets, lr):
+    """One plain SGD step of a chain of dense layers on a small batch, in one call.
+
+    The tuples `weights`, `biases`, `codes`, `outputs`, `deltas` and
+    `grad_inputs` hold one entry per layer.  Forward as
+    :func:`dense_forward_serial`: ``outputs[k] = f_k(in_k W_k^T + b_k)`` with
+    ``in_0 = x`` (N, in) and ``in_k = outputs[k-1]``.  The loss of the last
+    output against `labels` (N,) or the target rows `targets` (N, K) (`loss`
+    is SOFTMAX_CROSS_ENTROPY or SQUARED_ERROR; see fastnn.kernels.loss) writes
+    the gradient of its batch mean into `grad` (N, K).  Then
+    :func:`dense_backward_sgd` from the last layer down, the first layer
+    computing no input gradient (``grad_inputs[0]`` is not used).  The same
+    kernels in the same order as Sequential's layer-by-layer step, without
+    a Python call per kernel (inlined here, LLVM may round a few operations
+    differently).
+
+    Returns ``(loss_sum, correct, status)``: status 0 when the step is done,
+    -1 when the loss is not finite (nothing changed), ``k + 1`` when the
+    error term of layer k is not finite (the layers above k are updated).
+    """
+    n_layers = len(weights)
+    n = x.shape[0]
+    below = x
+    for k in range(n_layers):
+        _forward_rows(below, weights[k], biases[k], codes[k], outputs[k], 0, n)
+        below = outputs[k]
+    scale = 1.0 / n
+    if loss == SOFTMAX_CROSS_ENTROPY:
+        loss_sum, correct = softmax_cross_entropy(below, labels, scale, grad)
+    else:
+        loss_sum, correct = squared_error(below, targets, labels, scale, grad)
+    if not math.isfinite(loss_sum):
+        return loss_sum, correct, -1
+    error = grad
+    for j in range(n_layers):
+        k = n_layers - 1 - j
+        below = x if k == 0 else outputs[k - 1]
+        if not dense_backward_sgd(error, outputs[k], codes[k], below, weights[k], biases[k], lr, deltas[k],
+                                  grad_inputs[k], k > 0):
+            return loss_sum, correct, k + 1
+        error = grad_inputs[k]
+    return loss_sum, correct, 0

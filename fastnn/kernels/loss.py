@@ -12,6 +12,10 @@ import math
 
 from ._jit import jit
 
+# Codes of the losses for kernels that compute one (batched_dense.dense_chain_sgd_step).
+SOFTMAX_CROSS_ENTROPY = 0
+SQUARED_ERROR = 1
+
 
 @jit
 def _argmax(row):

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from .._checks import as_float_array, check_int, make_rng
+from .._memory import aligned_empty, aligned_zeros
 from ..kernels.activation import IDENTITY
 from ..kernels.batched_dense import (
     bias_activate_transposed,
@@ -44,15 +45,27 @@ class BatchBuffers:
         self._sets = {}
 
     def get(self, key, name, shape, dtype):
+        arrays = self._set(key)
+        array = arrays.get(name)
+        if array is None:
+            array = arrays[name] = np.empty(shape, dtype)
+        return array
+
+    def get_made(self, key, name, make):
+        """What ``make()`` returns (a tuple of arrays, say), made on first use and kept under `name` as by ``get``."""
+        arrays = self._set(key)
+        found = arrays.get(name)
+        if found is None:
+            found = arrays[name] = make()
+        return found
+
+    def _set(self, key):
         arrays = self._sets.get(key)
         if arrays is None:
             if len(self._sets) >= _KEPT_BATCH_SIZES:
                 del self._sets[next(iter(self._sets))]
             arrays = self._sets[key] = {}
-        array = arrays.get(name)
-        if array is None:
-            array = arrays[name] = np.empty(shape, dtype)
-        return array
+        return arrays
 
 
 class Dense(Layer):
@@ -80,8 +93,11 @@ class Dense(Layer):
         bound = 1.0 / math.sqrt(self.in_features)
         shapes = {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
         for name, shape in shapes.items():
-            self.params[name] = generator.uniform(-bound, bound, shape).astype(self.dtype)
-            self.grads[name] = np.zeros(shape, self.dtype)
+            # Rows that start on a cache line: a batch-1 step streams the weights twice and every vector
+            # load then touches one line, not two (a quarter faster for 784-300 float32, see _memory).
+            self.params[name] = aligned_empty(shape, self.dtype)
+            self.params[name][...] = generator.uniform(-bound, bound, shape)
+            self.grads[name] = aligned_zeros(shape, self.dtype)
         self.use_blas = True
         self._buffers = BatchBuffers()
         self._x = None

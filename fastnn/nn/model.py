@@ -7,6 +7,7 @@ first step and reused, and the data set is validated once per call, not per
 step.
 """
 
+import contextlib
 import functools
 import math
 import threading
@@ -14,17 +15,24 @@ import time
 
 import numpy as np
 
-from .._blas import one_blas_thread
+from .._blas import ONE_THREAD_WORK, one_blas_thread
 from .._checks import as_float_array, check_int, check_real, describe_shape, make_rng
 from ..kernels.activation import IDENTITY
-from ..kernels.loss import softmax
+from ..kernels.batched_dense import dense_chain_sgd_step
+from ..kernels.loss import SOFTMAX_CROSS_ENTROPY, SQUARED_ERROR, softmax
 from ..kernels.optim import all_finite
 from .activations import Activation
 from .base import Layer
 from .callbacks import Callback, ProgressBar
 from .dense import SMALL_BATCH, BatchBuffers, Dense, NonFiniteGradient
-from .losses import get_loss
+from .losses import _NO_LABELS, CrossEntropy, MeanSquaredError, get_loss
 from .optim import SGD, Optimizer
+
+
+def _loss_error(loss_sum, where):
+    """The message for a loss that became NaN or infinite."""
+    return (f"the loss became {loss_sum} {where}; training stopped and the model keeps the weights of the last "
+            "good step (try a lower learning rate)")
 
 
 def _gradient_error(where, fused):
@@ -38,11 +46,15 @@ def _gradient_error(where, fused):
     return f"a gradient became NaN or infinite {where}; training stopped and {kept} (try a lower learning rate)"
 
 
+# The losses that dense_chain_sgd_step computes itself (exact types: a subclass may change _compute).
+_CHAIN_LOSSES = {CrossEntropy: SOFTMAX_CROSS_ENTROPY, MeanSquaredError: SQUARED_ERROR}
+
+
 def _one_call_at_a_time(method):
-    """Run `method` holding the model's lock (see the Sequential docstring), with one BLAS thread (fastnn._blas)."""
+    """Run `method` holding the model's lock (see the Sequential docstring)."""
     @functools.wraps(method)
     def locked(self, *args, **kwargs):
-        with self._lock, one_blas_thread():
+        with self._lock:
             return method(self, *args, **kwargs)
     return locked
 
@@ -96,13 +108,14 @@ class Sequential:
         self.stop_training = False
         self._planned = None
         self._unfused_optimizer = None  # the optimizer _unfused_slots were taken from
+        self._bound_slots = None  # its slot list then
         self._buffers = BatchBuffers()
         self._lock = threading.RLock()
 
     def __getstate__(self):
         # The lock cannot be pickled and the plan holds closures: both are rebuilt.
         state = dict(self.__dict__, _planned=None)
-        for key in ("_lock", "_forward_steps", "_backward_steps", "_backward_steps_sgd"):
+        for key in ("_lock", "_forward_steps", "_backward_steps", "_backward_steps_sgd", "_chain"):
             state.pop(key, None)
         return state
 
@@ -166,20 +179,24 @@ class Sequential:
         (see fastnn.kernels.batched_dense), and the first step skips the
         gradient for the data.
         """
-        replanned = self._planned is None or len(self._planned) != len(self.layers) or any(
-            a is not b for a, b in zip(self._planned, self.layers)
-        )
+        replanned = self._planned != self.layers  # layers compare by identity
         if replanned:
             self._plan()
-        if self.optimizer._bind(self.layers) or replanned or self._unfused_optimizer is not self.optimizer:
+        optimizer = self.optimizer
+        # The optimizer replaces its slot list whenever it binds other arrays (another model, reset), and
+        # layers never rebind their parameters: an unchanged slot list needs no new binding.
+        if replanned or optimizer is not self._unfused_optimizer or optimizer._slots is not self._bound_slots:
+            optimizer._bind(self.layers)
             fused = {id(p) for layer in self.layers if isinstance(layer, Dense) for p in layer.params.values()}
-            self._unfused_slots = [slot for slot in self.optimizer._slots if id(slot[0]) not in fused]
-            self._unfused_optimizer = self.optimizer
+            self._unfused_slots = [slot for slot in optimizer._slots if id(slot[0]) not in fused]
+            self._unfused_optimizer = optimizer
+            self._bound_slots = optimizer._slots
 
     def _plan(self):
         layers = self.layers
         blas = all(getattr(layer, "mixes_with_blas", False) for layer in layers)
         forward, backward, backward_sgd = [], [], []
+        chain = []  # (Dense layer, activation code) while the model is nothing else
         trained_below = False  # does a layer with parameters come before this one?
         i = 0
         while i < len(layers):
@@ -190,11 +207,14 @@ class Sequential:
                 if i + 1 < len(layers) and isinstance(layers[i + 1], Activation):
                     code = layers[i + 1].code
                     i += 1
+                if chain is not None:
+                    chain.append((layer, code))
                 forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
                 backward.append(lambda g, layer=layer, code=code, need=trained_below: layer._backward(g, code, need))
                 backward_sgd.append(lambda g, layer=layer, code=code, need=trained_below:
                                     layer._backward_sgd(g, code, need, self.optimizer.lr))
             else:
+                chain = None
                 trusted = layer.trusted_path
                 forward.append(layer._forward if trusted else layer.forward)
                 # Layers without parameters below every trained layer need no backward pass at all.
@@ -206,7 +226,27 @@ class Sequential:
         self._forward_steps = forward
         self._backward_steps = [step for step in backward[::-1] if step is not None]
         self._backward_steps_sgd = [step for step in backward_sgd[::-1] if step is not None]
+        # Multiply-adds per sample of the largest BLAS product (see _blas_threads).
+        self._blas_work = max([layer.in_features * layer.out_features for layer in layers if isinstance(layer, Dense)],
+                              default=0) if blas else 0
+        self._chain = None
+        if chain:
+            # Parameters are bound once: layers never rebind them (fastnn.nn.base).
+            dense = [layer for layer, _ in chain]
+            self._chain = (dense, tuple(layer.params["weight"] for layer in dense),
+                           tuple(layer.params["bias"] for layer in dense), tuple(code for _, code in chain),
+                           np.empty((0, 0), self.dtype))
         self._planned = list(layers)
+
+    def _blas_threads(self, n):
+        """The context a step on `n` samples runs in: one BLAS thread for small products.
+
+        A second thread gains little on them and, when another process holds
+        a core, makes every call wait for it (fastnn._blas).  The choice
+        depends on the sizes only, so results do not depend on the load.
+        """
+        work = n * self._blas_work
+        return one_blas_thread if 0 < work <= ONE_THREAD_WORK else contextlib.nullcontext()
 
     def _forward_batch(self, x):
         out = x
@@ -220,17 +260,27 @@ class Sequential:
         With plain SGD (no momentum, no weight decay) a batch under
         SMALL_BATCH samples updates the Dense layers inside back propagation
         (kernels.batched_dense.dense_backward_sgd), so their ``grads`` are
-        not stored for that step.
+        not stored for that step; a model of Dense layers and their
+        activations only, with a built-in loss, then takes the whole step in
+        one kernel call (``_train_chain``).  Small BLAS products run on one
+        BLAS thread (``_blas_threads``).
         """
-        out = self._forward_batch(x)
         n = x.shape[0]
+        if n < SMALL_BATCH and self._chain is not None and getattr(self.optimizer, "is_plain", False):
+            loss_code = _CHAIN_LOSSES.get(type(self.loss))
+            if loss_code is not None:
+                return self._train_chain(x, y, loss_code, where)
+        with self._blas_threads(n):
+            return self._train_layers(x, y, where)
+
+    def _train_layers(self, x, y, where):
+        """_train_batch through the layers' own kernels."""
+        n = x.shape[0]
+        out = self._forward_batch(x)
         grad = self._buffers.get(n, "grad", out.shape, out.dtype)
         loss_sum, correct = self.loss._compute(out, y, 1.0 / n, grad)
         if not math.isfinite(loss_sum):
-            raise RuntimeError(
-                f"the loss became {loss_sum} {where}; training stopped and the model keeps the weights "
-                "of the last good step (try a lower learning rate)"
-            )
+            raise RuntimeError(_loss_error(loss_sum, where))
         fused = n < SMALL_BATCH and getattr(self.optimizer, "is_plain", False)
         try:
             for step in self._backward_steps_sgd if fused else self._backward_steps:
@@ -240,6 +290,36 @@ class Sequential:
         if not self.optimizer._update(self._unfused_slots if fused else None):
             raise RuntimeError(_gradient_error(where, fused))
         return float(loss_sum), correct
+
+    def _train_chain(self, x, y, loss_code, where):
+        """_train_batch of a model made of Dense layers and their activations, in one kernel call.
+
+        The kernel (kernels.batched_dense.dense_chain_sgd_step) runs the same
+        kernels as the layer-by-layer step, in the same order.
+        """
+        _, weights, biases, codes, no_targets = self._chain
+        n = x.shape[0]
+        outputs, deltas, grad_inputs, grad = self._buffers.get_made(n, "chain", lambda: self._chain_buffers(n))
+        if y.ndim == 1:
+            labels, targets = y, no_targets
+        else:
+            labels, targets = _NO_LABELS, y
+        loss_sum, correct, status = dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs,
+                                                         grad, loss_code, labels, targets, self.optimizer.lr)
+        if status < 0:
+            raise RuntimeError(_loss_error(loss_sum, where))
+        if status > 0:
+            raise RuntimeError(_gradient_error(where, True))
+        return float(loss_sum), correct
+
+    def _chain_buffers(self, n):
+        """Outputs, error terms and input gradients of the chain's layers, and the loss gradient, for n samples."""
+        dense = self._chain[0]
+        outputs = tuple(np.empty((n, layer.out_features), self.dtype) for layer in dense)
+        deltas = tuple(np.empty_like(out) for out in outputs)
+        # The first layer computes no input gradient: its slot holds a placeholder of the right type.
+        grad_inputs = (deltas[0],) + tuple(np.empty((n, layer.in_features), self.dtype) for layer in dense[1:])
+        return outputs, deltas, grad_inputs, np.empty_like(outputs[-1])
 
     # ------------------------------------------------------------- training
 
@@ -356,7 +436,9 @@ class Sequential:
     def _batches(self, x, batch_size):
         for start in range(0, x.shape[0], batch_size):
             stop = min(start + batch_size, x.shape[0])
-            yield start, stop, self._forward_batch(x[start:stop])
+            with self._blas_threads(stop - start):
+                out = self._forward_batch(x[start:stop])
+            yield start, stop, out
 
     def _evaluate(self, x, y, batch_size):
         loss_total = 0.0
