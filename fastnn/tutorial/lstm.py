@@ -105,7 +105,7 @@ class LstmLayer(StepRecorder):
 
     def reset_state(self):
         self._start()
-        self._lists = {name: [] for name in _LISTS}
+        self._lists = None  # the per-step lists, made when first read
 
     def _compute(self):
         s = self._steps
@@ -146,6 +146,8 @@ def _list_property(name):
         else:
             k = _BLOCK["c" if name == "ct" else name]
             rows = s.gates[:, k * hidden:(k + 1) * hidden]
+        if self._lists is None:
+            self._lists = {name: [] for name in _LISTS}
         return extend_views(self._lists[name], rows, self.times + 1)
 
     return property(getter, doc=f"``{name}`` of every step so far, index 0 the zero state; ``(state_width, 1)`` each.")

@@ -36,6 +36,7 @@ from ..kernels.optim import sgd_update
 from .activators import activation_code
 
 FLOAT64 = np.dtype(np.float64)
+ndarray = np.ndarray
 
 
 def column(value, name, size):
@@ -128,14 +129,21 @@ class StepRecorder:
     def forward(self, input_array):
         """Record one step's input ``(input_width, 1)``; it is computed when a result is first needed."""
         t = self.times
+        if t < self._room and type(input_array) is ndarray and input_array.dtype is FLOAT64 \
+                and input_array.shape == self._column:
+            self._x_columns[t] = input_array
+            self.times = t + 1
+        else:
+            self._record(input_array)
+
+    def _record(self, input_array):
+        """:meth:`forward` when the buffers are full or the input is not a float64 column: copy or raise."""
+        t = self.times
         if t >= self._room:
             self._steps.reserve(t + 2)
             self._room = self._steps.capacity - 1
             self._x_columns = self._steps.x_columns
-        if type(input_array) is np.ndarray and input_array.dtype is FLOAT64 and input_array.shape == self._column:
-            self._x_columns[t] = input_array
-        else:
-            record_column(self._steps.x[t], input_array, self._input_name, self.input_width)
+        record_column(self._steps.x[t], input_array, self._input_name, self.input_width)
         self.times = t + 1
 
     def _settle(self):
