@@ -86,16 +86,23 @@ class LstmLayer(StepRecorder):
         hidden = state_width
         # [weight_ih | weight_hh | bias] in one flat array, which the kernels and the update take whole
         self._flat = np.zeros((input_width + hidden + 1) * 4 * hidden)
-        self._weight_ih, self._weight_hh, self._bias = self._packed(self._flat)
-        self._params = _views(self._weight_ih, self._weight_hh, self._bias, hidden)
+        # Row 0 of h, c and gates is the zero state before the first step; row t belongs to step t.
+        self._steps = StepBuffers(x=input_width, h=hidden, c=hidden, tanh_c=hidden, gates=4 * hidden)
+        self._grads = None
+        self._bind()
         uniform = weight_source(rng)
         for gate in "fioc":  # the tutorial's drawing order
             self._params[f"W{gate}h"][...] = uniform(-1e-4, 1e-4, (hidden, hidden))
             self._params[f"W{gate}x"][...] = uniform(-1e-4, 1e-4, (hidden, input_width))
-        # Row 0 of h, c and gates is the zero state before the first step; row t belongs to step t.
-        self._steps = StepBuffers(x=input_width, h=hidden, c=hidden, tanh_c=hidden, gates=4 * hidden)
-        self._grads = None
         self.reset_state()
+
+    _VIEWS = frozenset({"_weight_ih", "_weight_hh", "_bias", "_params", "_grad_views", "_x_columns"})
+
+    def _bind(self):
+        self._weight_ih, self._weight_hh, self._bias = self._packed(self._flat)
+        self._params = _views(self._weight_ih, self._weight_hh, self._bias, self.state_width)
+        self._grad_views = None
+        super()._bind()
 
     def _packed(self, flat):
         """``(weight_ih (F, 4H), weight_hh (H, 4H), bias (4H,))``: views of a flat array laid out as ``_flat``."""

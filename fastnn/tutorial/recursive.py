@@ -109,6 +109,14 @@ class _Forest:
         self.stamp = 0
         self.reached = self.table = None
 
+    # Pickle copies a view as an array of its own: keep the rows, make the view again.
+    def __getstate__(self):
+        return {key: value for key, value in self.__dict__.items() if key != "columns"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.columns = self.nodes[:, :, None]
+
     def grow(self):
         self.capacity *= 2
         grown = np.empty((self.capacity, self.nodes.shape[1]))
@@ -277,12 +285,26 @@ class RecursiveLayer:
         self.learning_rate = check_rate(learning_rate, "learning_rate")
         inputs = node_width * child_count
         self._params = np.zeros((inputs + 1) * node_width)  # [W^T | b], which the kernels and update take whole
-        self._weight = self._params[:inputs * node_width].reshape(inputs, node_width)
-        self._bias = self._params[inputs * node_width:]
+        self._bind()
         self._weight.T[...] = weight_source(rng)(-1e-4, 1e-4, (node_width, inputs))
         self._grads = None
         self._forest = None
         self.root = None
+
+    def _bind(self):
+        """Make the views of the flat parameters (after construction or unpickling)."""
+        cut = self.node_width * self.child_count * self.node_width
+        self._weight = self._params[:cut].reshape(-1, self.node_width)
+        self._bias = self._params[cut:]
+
+    # Pickle copies a view as an array of its own: keep the flat parameters, make the views again.
+    def __getstate__(self):
+        self._settle()
+        return {key: value for key, value in self.__dict__.items() if key not in ("_weight", "_bias")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bind()
 
     def reset_state(self):
         self._settle()  # the parents made so far keep the weights of their forward

@@ -108,8 +108,20 @@ class StepBuffers:
             if self.capacity:
                 grown[:self.capacity] = getattr(self, name)
             setattr(self, name, grown)
-            setattr(self, f"{name}_columns", grown[:, :, None])
         self.capacity = capacity
+        self._bind()
+
+    def _bind(self):
+        for name in self._widths:
+            setattr(self, f"{name}_columns", getattr(self, name)[:, :, None])
+
+    # Pickle keeps the rows, not the views of them.
+    def __getstate__(self):
+        return {key: value for key, value in self.__dict__.items() if not key.endswith("_columns")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bind()
 
 
 class StepRecorder:
@@ -125,6 +137,18 @@ class StepRecorder:
         self._room = self._steps.capacity - 1  # step t writes row t+1 of the state buffers
         self._x_columns = self._steps.x_columns
         self._column = (self.input_width, 1)
+
+    def _bind(self):
+        """Make the views of the flat storage (after construction or unpickling)."""
+        self._x_columns = self._steps.x_columns
+
+    # Pickle copies a view as an array of its own: keep the storage, make the views again.
+    def __getstate__(self):
+        return {key: value for key, value in self.__dict__.items() if key not in self._VIEWS}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bind()
 
     def forward(self, input_array):
         """Record one step's input ``(input_width, 1)``; it is computed when a result is first needed."""
@@ -221,21 +245,30 @@ class _Recurrent:
         self.activator = activator
         self.learning_rate = check_rate(learning_rate, "learning_rate")
         uniform = weight_source(rng)
-        cut = input_width * state_width
-        for half in halves:  # "_weight" for the forward-in-time half, "_back" for the other
-            params = np.empty(cut + state_width * state_width)
-            weight_ih, weight_hh = params[:cut].reshape(input_width, state_width), params[cut:].reshape(state_width, -1)
-            weight_ih.T[...] = uniform(-1e-4, 1e-4, (state_width, input_width))  # the tutorial's U, then W
-            weight_hh.T[...] = uniform(-1e-4, 1e-4, (state_width, state_width))
-            setattr(self, f"{half}_ih", weight_ih)
-            setattr(self, f"{half}_hh", weight_hh)
-            setattr(self, f"{half}_params", params)
-        self._params = self._weight_params
+        self._halves = halves  # "_weight" for the forward-in-time half, "_back" for the other
+        for half in halves:
+            setattr(self, f"{half}_params", np.empty(input_width * state_width + state_width * state_width))
+        _Recurrent._bind(self)
+        for half in halves:
+            getattr(self, f"{half}_ih").T[...] = uniform(-1e-4, 1e-4, (state_width, input_width))  # U, then W
+            getattr(self, f"{half}_hh").T[...] = uniform(-1e-4, 1e-4, (state_width, state_width))
         self._bias = np.zeros(state_width)  # the tutorial's layer has none; the kernel's stays zero
         self._grads = None
 
+    _VIEWS = frozenset({"_params", "_weight_ih", "_weight_hh", "_back_ih", "_back_hh", "_x_columns"})
 
-class RecurrentLayer(StepRecorder, _Recurrent):
+    def _bind(self):
+        cut = self.input_width * self.state_width
+        for half in self._halves:
+            params = getattr(self, f"{half}_params")
+            setattr(self, f"{half}_ih", params[:cut].reshape(self.input_width, self.state_width))
+            setattr(self, f"{half}_hh", params[cut:].reshape(self.state_width, self.state_width))
+        self._params = self._weight_params
+        if "_steps" in self.__dict__:
+            StepRecorder._bind(self)
+
+
+class RecurrentLayer(_Recurrent, StepRecorder):
     """``s_t = f(U x_t + W s_{t-1})``, ``s_0 = 0``; U ``(state, input)``, W ``(state, state)``.
 
     Attributes the tutorial's scripts read: ``times``, ``state_list`` (``s_0
@@ -336,7 +369,7 @@ def _bptt(x, states, weight_ih, weight_hh, code, reverse, errors):
     return deltas, grad_ih, grad_hh
 
 
-class BiRecurrentLayer(StepRecorder, _Recurrent):
+class BiRecurrentLayer(_Recurrent, StepRecorder):
     """The tutorial's bidirectional layer: ``s_t = f(U x_t + W s_{t-1})`` forward in time and
     ``s'_t = f(U_back x_t + W_back s'_{t+1})`` backward in time; the output at step t is ``[s_t; s'_t]``.
 
