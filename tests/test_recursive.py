@@ -70,23 +70,32 @@ def _build(layer, module, leaf_data, shape):
 SHAPES = {1: (0, 1), 2: ((0, 1), 2), 3: (((0, 1), 2), (3, 4)), 4: ((((0, 1), 2), 3), ((4, 5), 6))}
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3, 4])
-@pytest.mark.parametrize("activator", [TanhActivator(), SigmoidActivator()])
-def test_tutorial_layer_matches_reference_and_gradient_check(depth, activator):
-    rng = np.random.default_rng(depth)
+def _tutorial_pair(seed, activator):
+    """fastnn's tutorial layer and its twin, with the same random W and b; seven leaf vectors."""
+    rng = np.random.default_rng(seed)
     mine = tutorial.RecursiveLayer(3, 2, activator, 0.1, rng=0)
     theirs = ref.RecursiveLayer(3, 2, activator, 0.1)
     mine.W = theirs.W = rng.normal(size=(3, 6))
     mine.b = theirs.b = rng.normal(size=(3, 1))
-    data = [rng.normal(size=(3, 1)) for _ in range(7)]
-    my_leaves = _build(mine, tutorial, data, SHAPES[depth])
-    their_leaves = _build(theirs, ref, data, SHAPES[depth])
-    assert_close(mine.root.data, theirs.root.data, what="root")
-    delta = rng.normal(size=(3, 1))
+    return mine, theirs, [rng.normal(size=(3, 1)) for _ in range(7)], rng
+
+
+def _backward_both(mine, theirs, delta):
     mine.backward(delta)
     theirs.backward(delta)
     assert_close(mine.W_grad, theirs.W_grad, what="W_grad")
     assert_close(mine.b_grad, theirs.b_grad, what="b_grad")
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+@pytest.mark.parametrize("activator", [TanhActivator(), SigmoidActivator()])
+def test_tutorial_layer_matches_reference_and_gradient_check(depth, activator):
+    mine, theirs, data, rng = _tutorial_pair(depth, activator)
+    my_leaves = _build(mine, tutorial, data, SHAPES[depth])
+    their_leaves = _build(theirs, ref, data, SHAPES[depth])
+    assert_close(mine.root.data, theirs.root.data, what="root")
+    delta = rng.normal(size=(3, 1))
+    _backward_both(mine, theirs, delta)
     for a, b in zip(my_leaves, their_leaves):
         assert hasattr(a, "delta") == hasattr(b, "delta")  # leaves outside the tree get none
         if hasattr(b, "delta"):
@@ -205,12 +214,7 @@ def test_tutorial_bad_trees():
 
 
 def test_tutorial_parents_are_computed_when_read_as_the_eager_twin_computes_them():
-    rng = np.random.default_rng(3)
-    mine = tutorial.RecursiveLayer(3, 2, TanhActivator(), 0.1, rng=0)
-    theirs = ref.RecursiveLayer(3, 2, TanhActivator(), 0.1)
-    mine.W = theirs.W = rng.normal(size=(3, 6))
-    mine.b = theirs.b = rng.normal(size=(3, 1))
-    data = [rng.normal(size=(3, 1)) for _ in range(7)]
+    mine, theirs, data, rng = _tutorial_pair(3, TanhActivator())
     # two trees in a row without backward, the first one's leaves given as flat vectors and lists
     first = _build(mine, tutorial, [d.ravel() if i % 2 else d.ravel().tolist() for i, d in enumerate(data[:4])],
                    ((0, 1), (2, 3)))
@@ -226,10 +230,7 @@ def test_tutorial_parents_are_computed_when_read_as_the_eager_twin_computes_them
         leaf.data[...] = np.nan  # forward copied the data: later changes must not reach the parents
     assert_close(mine.root.data, theirs.root.data, what="second root")
     delta = rng.normal(size=(3, 1))
-    mine.backward(delta)
-    theirs.backward(delta)
-    assert_close(mine.W_grad, theirs.W_grad, what="W_grad")
-    assert_close(mine.b_grad, theirs.b_grad, what="b_grad")
+    _backward_both(mine, theirs, delta)
     for a, b in zip(my_leaves, their_leaves):
         assert_close(a.delta, b.delta, what="leaf delta")
     assert not any(hasattr(leaf, "delta") for leaf in first), "the first tree is not under the root"
@@ -237,9 +238,7 @@ def test_tutorial_parents_are_computed_when_read_as_the_eager_twin_computes_them
     extra = rng.normal(size=(3, 1))
     mine.forward(first_root, tutorial.TreeNode(extra))
     theirs.forward(their_first_root, ref.TreeNode(extra))
-    mine.backward(delta)
-    theirs.backward(delta)
-    assert_close(mine.W_grad, theirs.W_grad, what="W_grad through an earlier parent")
+    _backward_both(mine, theirs, delta)  # through a parent of an earlier tree
     for a, b in zip(first + my_leaves, their_first + their_leaves, strict=True):
         assert_close(a.delta, b.delta, what="leaf deltas, each from the last backward that reached it")
 
