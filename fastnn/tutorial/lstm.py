@@ -96,7 +96,7 @@ class LstmLayer(StepRecorder):
             self._params[f"W{gate}x"][...] = uniform(-1e-4, 1e-4, (hidden, input_width))
         self.reset_state()
 
-    _VIEWS = frozenset({"_weight_ih", "_weight_hh", "_bias", "_params", "_grad_views", "_x_columns"})
+    _VIEWS = frozenset({"_weight_ih", "_weight_hh", "_bias", "_params", "_grad_views", "_x_rows"})
 
     def _bind(self):
         self._weight_ih, self._weight_hh, self._bias = self._packed(self._flat)

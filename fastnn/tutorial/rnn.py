@@ -134,13 +134,12 @@ class StepRecorder:
     def _start(self):
         self.times = 0
         self._computed = 0
-        self._room = self._steps.capacity - 1  # step t writes row t+1 of the state buffers
-        self._x_columns = self._steps.x_columns
-        self._column = (self.input_width, 1)
 
     def _bind(self):
-        """Make the views of the flat storage (after construction or unpickling)."""
-        self._x_columns = self._steps.x_columns
+        """Make the views of the storage (after construction, growth or unpickling)."""
+        self._room = self._steps.capacity - 1  # step t writes row t+1 of the state buffers
+        self._x_rows = list(self._steps.x_columns)  # assigning into a view made beforehand is the cheapest copy
+        self._column = (self.input_width, 1)
 
     # Pickle copies a view as an array of its own: keep the storage, make the views again.
     def __getstate__(self):
@@ -155,7 +154,7 @@ class StepRecorder:
         t = self.times
         if t < self._room and type(input_array) is ndarray and input_array.dtype is FLOAT64 \
                 and input_array.shape == self._column:
-            self._x_columns[t] = input_array
+            self._x_rows[t][...] = input_array
             self.times = t + 1
         else:
             self._record(input_array)
@@ -165,8 +164,7 @@ class StepRecorder:
         t = self.times
         if t >= self._room:
             self._steps.reserve(t + 2)
-            self._room = self._steps.capacity - 1
-            self._x_columns = self._steps.x_columns
+            StepRecorder._bind(self)
         record_column(self._steps.x[t], input_array, self._input_name, self.input_width)
         self.times = t + 1
 
@@ -255,7 +253,7 @@ class _Recurrent:
         self._bias = np.zeros(state_width)  # the tutorial's layer has none; the kernel's stays zero
         self._grads = None
 
-    _VIEWS = frozenset({"_params", "_weight_ih", "_weight_hh", "_back_ih", "_back_hh", "_x_columns"})
+    _VIEWS = frozenset({"_params", "_weight_ih", "_weight_hh", "_back_ih", "_back_hh", "_x_rows"})
 
     def _bind(self):
         cut = self.input_width * self.state_width
@@ -288,6 +286,7 @@ class RecurrentLayer(_Recurrent, StepRecorder):
     def __init__(self, input_width, state_width, activator, learning_rate, rng=None):
         super().__init__(input_width, state_width, activator, learning_rate, rng, ("_weight",))
         self._steps = StepBuffers(x=input_width, s=state_width)  # s[0] is s_0 = 0, s[t] is s_t
+        self._bind()
         self.reset_state()
 
     def reset_state(self):
@@ -314,8 +313,9 @@ class RecurrentLayer(_Recurrent, StepRecorder):
             activation_code(activator)
         errors = error_column(sensitivity_array, count, self.state_width, "sensitivity_array")
         deltas, grads = np.empty((count, self.state_width)), np.empty_like(self._params)
-        self._checked(_kernels.rnn_sequence_backward(self._steps.x, self._steps.s, self._params, self._code,
-                                                     self._computed, count, errors, deltas, grads))
+        bad = _kernels.rnn_sequence_backward(self._steps.x, self._steps.s, self._params, self._code, self._computed,
+                                             count, errors, deltas, grads)
+        self._checked(bad)
         self._deltas, self._grads, self._delta_list = deltas, grads, None
 
     def _grad(self, which):
@@ -390,6 +390,7 @@ class BiRecurrentLayer(_Recurrent, StepRecorder):
     def __init__(self, input_width, state_width, activator, learning_rate, rng=None):
         super().__init__(input_width, state_width, activator, learning_rate, rng, ("_weight", "_back"))
         self._steps = StepBuffers(x=input_width)
+        self._bind()
         self.reset_state()
 
     _input_name = "input_array"
