@@ -1,7 +1,8 @@
 """One benchmark process: ``python -m fastnn.benchmarks.child REQUEST_JSON``; prints a JSON result line.
 
 The request names a workload, the implementations to time, the PyTorch
-thread count and the timing budget.  Running each in a fresh process keeps
+thread counts (each timed in turn, the step rebuilt for each) and the timing
+budget.  Running each in a fresh process keeps
 one workload's caches, threads and allocations from disturbing another.
 """
 
@@ -32,14 +33,19 @@ def main(request):
     from .workloads import WORKLOADS
 
     workload = WORKLOADS[request["workload"]]
-    if "torch" in request["impls"]:
-        import torch
-
-        torch.set_num_threads(request["torch_threads"])
     results = {}
     for impl in request["impls"]:
-        step, items = workload.builders[impl](request["quick"])
-        results[impl] = throughputs(step, items, request["repeats"], request["min_seconds"])
+        if impl != "torch":
+            step, items = workload.builders[impl](request["quick"])
+            results[impl] = throughputs(step, items, request["repeats"], request["min_seconds"])
+            continue
+        import torch
+
+        results["torch"] = {}
+        for threads in request["torch_threads"]:
+            torch.set_num_threads(threads)
+            step, items = workload.builders["torch"](request["quick"])
+            results["torch"][str(threads)] = throughputs(step, items, request["repeats"], request["min_seconds"])
     return results
 
 

@@ -64,21 +64,35 @@ def _dataset_available():
 
 
 def measure_row(workload, timing, quick, threads, torch_available, dataset_available):
+    """Time one workload: twin and fastnn in one fresh process, PyTorch at 1 and at 2 threads.
+
+    A full run gives each PyTorch thread count a process of its own (its
+    two-thread runs can be slow for a whole process's life); a quick run
+    times everything in one process per workload, saving two start-ups and
+    two imports of torch per row.
+    """
     row = {"name": workload.name, "title": workload.title, "unit": workload.unit,
            "targets": [vars(t) for t in workload.targets], "impls": {}}
     if workload.needs_dataset and not dataset_available:
         row["skipped"] = "the data set is not installed"
         return row
     local = [impl for impl in ("python", "fastnn") if impl in workload.builders]
-    request = {"workload": workload.name, "impls": local, "quick": quick, **timing}
-    answer = _child(request, _environment(threads))
+    with_torch = "torch" in workload.builders and torch_available
+    request = {"workload": workload.name, "quick": quick, **timing}
+    env = _environment(threads)
+    if quick:
+        answer = _child({**request, "impls": local + ["torch"] * with_torch, "torch_threads": list(TORCH_THREADS)},
+                        env)
+        local_answer = answer
+        torch_answers = {str(n): answer for n in TORCH_THREADS}
+    else:
+        local_answer = _child({**request, "impls": local}, env)
+        torch_answers = {str(n): _child({**request, "impls": ["torch"], "torch_threads": [n]})
+                         for n in TORCH_THREADS} if with_torch else {}
     for impl in local:
-        row["impls"][impl] = {"error": answer["error"]} if "error" in answer else _summary(answer[impl])
-    if "torch" in workload.builders and torch_available:
-        by_threads = {}
-        for n in TORCH_THREADS:
-            answer = _child({**request, "impls": ["torch"], "torch_threads": n})
-            by_threads[str(n)] = {"error": answer["error"]} if "error" in answer else _summary(answer["torch"])
+        row["impls"][impl] = _result(local_answer, lambda a: a[impl])
+    if with_torch:
+        by_threads = {n: _result(answer, lambda a: a["torch"][n]) for n, answer in torch_answers.items()}
         measured = {n: r for n, r in by_threads.items() if "median" in r}
         if measured:
             best = max(measured, key=lambda n: measured[n]["median"])
@@ -86,6 +100,10 @@ def measure_row(workload, timing, quick, threads, torch_available, dataset_avail
         else:
             row["impls"]["torch"] = {"error": next(iter(by_threads.values()))["error"]}
     return row
+
+
+def _result(answer, samples_of):
+    return {"error": answer["error"]} if "error" in answer else _summary(samples_of(answer))
 
 
 def measure_compile(names, quick, threads):

@@ -29,6 +29,7 @@ None of the loops reduces across threads: each thread owns whole output rows
 and sums over the batch in order, so every thread count gives the same bits.
 """
 
+import numpy as np
 from numba import prange
 
 from ._jit import jit
@@ -76,11 +77,13 @@ def _forward_rows(x, weight, bias, code, out, first, last):
             out[n, rest] = activate(acc, code)
 
 
+# prange's index is unsigned: np.int64 lets the call reuse the int64 compilation of the serial kernel
+# instead of compiling the block function a second time (seconds per kernel on a cold cache).
 @jit(parallel=True)
 def dense_forward(x, weight, bias, code, out):
     """``out = f(x W^T + b)``: x (N, in), weight (out, in), bias (out,), out (N, out); parallel over samples."""
     for n in prange(x.shape[0]):
-        _forward_rows(x, weight, bias, code, out, n, n + 1)
+        _forward_rows(x, weight, bias, code, out, np.int64(n), np.int64(n) + 1)
 
 
 @jit
@@ -161,7 +164,7 @@ def _grad_weight_rows(delta, x, grad_weight, first, last):
 def dense_grad_weight(delta, x, grad_weight):
     """``W_grad = delta^T x``: delta (N, out), x (N, in), grad_weight (out, in); parallel over output rows."""
     for o in prange(grad_weight.shape[0]):
-        _grad_weight_rows(delta, x, grad_weight, o, o + 1)
+        _grad_weight_rows(delta, x, grad_weight, np.int64(o), np.int64(o) + 1)
 
 
 @jit
@@ -181,7 +184,7 @@ def _grad_input_rows(delta, weight, grad_input, first, last):
 def dense_grad_input(delta, weight, grad_input):
     """``grad_x = delta W``: delta (N, out), weight (out, in), grad_input (N, in); parallel over samples."""
     for n in prange(delta.shape[0]):
-        _grad_input_rows(delta, weight, grad_input, n, n + 1)
+        _grad_input_rows(delta, weight, grad_input, np.int64(n), np.int64(n) + 1)
 
 
 @jit

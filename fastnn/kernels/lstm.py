@@ -88,6 +88,8 @@ def lstm_forward_block(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, 
             lstm_cell(gates[n, t], c_prev, c[n, t], tanh_c[n, t], h[n, t])
 
 
+# prange's index is unsigned: np.int64 lets the call reuse the int64 compilation of the serial kernel
+# instead of compiling the block function a second time (seconds per kernel on a cold cache).
 @jit(parallel=True)
 def lstm_forward(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h):
     """Run whole sequences: x ``(N, T, F)`` -> gates, c, tanh_c, h (overwritten).
@@ -98,7 +100,7 @@ def lstm_forward(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h):
     """
     for block in prange(blocks(x.shape[0])):
         fp = flush_subnormals()
-        lstm_forward_block(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h, block)
+        lstm_forward_block(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c, h, np.int64(block))
         restore_fp(fp)
 
 
@@ -160,12 +162,13 @@ def lstm_backward(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h,
     """
     for block in prange(blocks(x.shape[0])):
         fp = flush_subnormals()
-        lstm_backward_block(h, c, gates, tanh_c, weight_hh, grad_h, dnet, dh, block)
-        input_gradient(weight_ih, dnet, grad_x, block * BLOCK, min(x.shape[0], (block + 1) * BLOCK))
+        b = np.int64(block)
+        lstm_backward_block(h, c, gates, tanh_c, weight_hh, grad_h, dnet, dh, b)
+        input_gradient(weight_ih, dnet, grad_x, b * BLOCK, min(x.shape[0], (b + 1) * BLOCK))
         restore_fp(fp)
     for g in prange(gradient_groups(x.shape[2], h.shape[2])):
         fp = flush_subnormals()
-        weight_gradient_group(x, h, dnet, False, g, grad_weight_ih, grad_weight_hh, grad_bias)
+        weight_gradient_group(x, h, dnet, False, np.int64(g), grad_weight_ih, grad_weight_hh, grad_bias)
         restore_fp(fp)
 
 

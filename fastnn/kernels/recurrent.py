@@ -392,6 +392,8 @@ def rnn_forward_block(x, weight_ih, weight_hh, bias, code, reverse, initial, sta
             activate_inplace(states[n, t], code)
 
 
+# prange's index is unsigned: np.int64 lets the call reuse the int64 compilation of the serial kernel
+# instead of compiling the block function a second time (seconds per kernel on a cold cache).
 @jit(parallel=True)
 def rnn_forward(x, weight_ih, weight_hh, bias, code, reverse, initial, states):
     """Run whole sequences: x ``(N, T, F)`` -> states ``(N, T, H)``.
@@ -402,7 +404,7 @@ def rnn_forward(x, weight_ih, weight_hh, bias, code, reverse, initial, states):
     """
     for block in prange(blocks(x.shape[0])):
         fp = flush_subnormals()
-        rnn_forward_block(x, weight_ih, weight_hh, bias, code, reverse, initial, states, block)
+        rnn_forward_block(x, weight_ih, weight_hh, bias, code, reverse, initial, states, np.int64(block))
         restore_fp(fp)
 
 
@@ -453,12 +455,13 @@ def rnn_backward(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_n
     """
     for block in prange(blocks(x.shape[0])):
         fp = flush_subnormals()
-        rnn_backward_block(states, weight_hh, code, reverse, grad, grad_is_net, deltas, block)
-        input_gradient(weight_ih, deltas, grad_x, block * BLOCK, min(x.shape[0], (block + 1) * BLOCK))
+        b = np.int64(block)
+        rnn_backward_block(states, weight_hh, code, reverse, grad, grad_is_net, deltas, b)
+        input_gradient(weight_ih, deltas, grad_x, b * BLOCK, min(x.shape[0], (b + 1) * BLOCK))
         restore_fp(fp)
     for g in prange(gradient_groups(x.shape[2], states.shape[2])):
         fp = flush_subnormals()
-        weight_gradient_group(x, states, deltas, reverse, g, grad_weight_ih, grad_weight_hh, grad_bias)
+        weight_gradient_group(x, states, deltas, reverse, np.int64(g), grad_weight_ih, grad_weight_hh, grad_bias)
         restore_fp(fp)
 
 

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from .._blas import one_blas_thread
 from .._checks import as_float_array, check_int, check_real, describe_shape, make_rng
 from ..kernels.activation import IDENTITY
 from ..kernels.loss import softmax
@@ -38,10 +39,10 @@ def _gradient_error(where, fused):
 
 
 def _one_call_at_a_time(method):
-    """Run `method` holding the model's lock (see the Sequential docstring)."""
+    """Run `method` holding the model's lock (see the Sequential docstring), with one BLAS thread (fastnn._blas)."""
     @functools.wraps(method)
     def locked(self, *args, **kwargs):
-        with self._lock:
+        with self._lock, one_blas_thread():
             return method(self, *args, **kwargs)
     return locked
 
