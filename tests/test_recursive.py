@@ -262,3 +262,16 @@ def test_tutorial_bad_leaves_are_reported():
     layer.forward(good, tutorial.TreeNode(np.ones((2, 1))))
     layer.backward(np.ones((2, 1)))
     assert good.delta.shape == (2, 1)
+
+
+def test_tutorial_reset_state_after_a_nan_child_starts_afresh():
+    layer = tutorial.RecursiveLayer(2, 2, IdentityActivator(), 0.1)
+    layer.forward(tutorial.TreeNode(np.ones((2, 1))), tutorial.TreeNode(np.full((2, 1), np.inf)))
+    bad = layer.root
+    layer.reset_state()
+    with pytest.raises(ValueError, match=r"children\[1\].data contains NaN or infinity"):
+        bad.data
+    layer.forward(tutorial.TreeNode(np.ones((2, 1))), tutorial.TreeNode(np.ones((2, 1))))
+    assert_close(layer.root.data, layer.W @ np.ones((4, 1)) + layer.b, what="a parent after reset_state")
+    with pytest.raises(ValueError, match=r"children\[1\].data contains NaN"):
+        bad.children_data

@@ -173,7 +173,7 @@ class _Parent(TreeNode):
     def _ready(self):
         forest = self._slot[0]
         if forest.computed <= self._index:
-            forest.layer._settle()
+            forest.layer._settle(forest)
         return forest
 
     @property
@@ -299,7 +299,6 @@ class RecursiveLayer:
 
     # Pickle copies a view as an array of its own: keep the flat parameters, make the views again.
     def __getstate__(self):
-        self._settle()
         return {key: value for key, value in self.__dict__.items() if key not in ("_weight", "_bias")}
 
     def __setstate__(self, state):
@@ -307,13 +306,16 @@ class RecursiveLayer:
         self._bind()
 
     def reset_state(self):
-        self._settle()  # the parents made so far keep the weights of their forward
+        try:
+            self._settle()  # the parents made so far keep the weights of their forward
+        except ValueError:
+            pass  # a NaN child: reading the parents that depend on it reports it
         self._forest = None
         self.root = None
 
-    def _settle(self):
-        """Compute the parents recorded and not computed yet (one kernel call)."""
-        forest = self._forest
+    def _settle(self, forest=None):
+        """Compute the parents recorded in `forest` (the current tables by default) and not computed yet."""
+        forest = forest or self._forest
         if forest is not None and forest.computed != forest.internal:
             links, children_data = forest.tables()
             bad = _kernels.forest_forward(forest.nodes, links, children_data, self._params, self._code,
