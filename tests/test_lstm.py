@@ -245,6 +245,47 @@ def test_lstm_in_a_sequential_model_trains_saves_and_loads(tmp_path):
     assert np.array_equal(load(path).predict(x), model.predict(x))
 
 
+def test_tutorial_recorded_steps_read_mid_sequence_match_the_eager_twin():
+    # 20 steps outgrow the first buffers (16 rows); lists read after 2 steps must stay right afterwards.
+    mine, theirs, rng = _pair(6)
+    xs = [rng.normal(size=(3, 1)) for _ in range(20)]
+    reused = np.empty((3, 1))
+    early = None
+    for t, x in enumerate(xs):
+        reused[...] = x
+        mine.forward(reused if t % 2 else x.ravel().tolist())
+        theirs.forward(x)
+        if t == 1:
+            early = list(mine.c_list)  # the list itself grows, as the tutorial's does
+    reused[...] = np.nan
+    for name in ("h", "c", "f", "i", "o", "ct"):
+        for a, b in zip(getattr(mine, f"{name}_list"), getattr(theirs, f"{name}_list"), strict=True):
+            assert_close(a, b, what=f"{name}_list")
+    for a, b in zip(early, theirs.c_list[:3], strict=True):
+        assert_close(a, b, what="c_list read after two steps")
+    delta_h = [rng.normal(size=(4, 1)) for _ in range(20)]
+    mine.backward(None, delta_h)
+    theirs.backward(None, delta_h)
+    for name in ref.NAMES:
+        assert_close(getattr(mine, f"{name}_grad"), getattr(theirs, f"{name}_grad"), what=f"{name}_grad")
+
+
+def test_tutorial_bad_step_inputs_on_the_short_path():
+    layer = LstmLayer(3, 2, 0.1)
+    with pytest.raises(ValueError, match=r"x must have shape \(3, 1\), got \(1, 3\)"):
+        layer.forward(np.ones((1, 3)))
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        layer.forward(np.array([["a"], ["b"], ["c"]]))
+    layer.forward(np.ones((3, 1)))
+    layer.forward(np.full((3, 1), np.nan))
+    with pytest.raises(ValueError, match="x of step 2 contains NaN or infinity"):
+        layer.backward(None, np.ones((2, 1)))
+    with pytest.raises(ValueError, match="x of step 2"):
+        layer.h_list
+    with pytest.raises(AttributeError, match="set by backward"):
+        layer.Wfh_grad
+
+
 def test_demo_lstm_learns_to_read_images_row_by_row():
     from fastnn.demos.sequence import train_row_lstm
 

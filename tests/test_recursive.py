@@ -70,23 +70,32 @@ def _build(layer, module, leaf_data, shape):
 SHAPES = {1: (0, 1), 2: ((0, 1), 2), 3: (((0, 1), 2), (3, 4)), 4: ((((0, 1), 2), 3), ((4, 5), 6))}
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3, 4])
-@pytest.mark.parametrize("activator", [TanhActivator(), SigmoidActivator()])
-def test_tutorial_layer_matches_reference_and_gradient_check(depth, activator):
-    rng = np.random.default_rng(depth)
+def _tutorial_pair(seed, activator):
+    """fastnn's tutorial layer and its twin, with the same random W and b; seven leaf vectors."""
+    rng = np.random.default_rng(seed)
     mine = tutorial.RecursiveLayer(3, 2, activator, 0.1, rng=0)
     theirs = ref.RecursiveLayer(3, 2, activator, 0.1)
     mine.W = theirs.W = rng.normal(size=(3, 6))
     mine.b = theirs.b = rng.normal(size=(3, 1))
-    data = [rng.normal(size=(3, 1)) for _ in range(7)]
-    my_leaves = _build(mine, tutorial, data, SHAPES[depth])
-    their_leaves = _build(theirs, ref, data, SHAPES[depth])
-    assert_close(mine.root.data, theirs.root.data, what="root")
-    delta = rng.normal(size=(3, 1))
+    return mine, theirs, [rng.normal(size=(3, 1)) for _ in range(7)], rng
+
+
+def _backward_both(mine, theirs, delta):
     mine.backward(delta)
     theirs.backward(delta)
     assert_close(mine.W_grad, theirs.W_grad, what="W_grad")
     assert_close(mine.b_grad, theirs.b_grad, what="b_grad")
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+@pytest.mark.parametrize("activator", [TanhActivator(), SigmoidActivator()])
+def test_tutorial_layer_matches_reference_and_gradient_check(depth, activator):
+    mine, theirs, data, rng = _tutorial_pair(depth, activator)
+    my_leaves = _build(mine, tutorial, data, SHAPES[depth])
+    their_leaves = _build(theirs, ref, data, SHAPES[depth])
+    assert_close(mine.root.data, theirs.root.data, what="root")
+    delta = rng.normal(size=(3, 1))
+    _backward_both(mine, theirs, delta)
     for a, b in zip(my_leaves, their_leaves):
         assert hasattr(a, "delta") == hasattr(b, "delta")  # leaves outside the tree get none
         if hasattr(b, "delta"):
@@ -202,3 +211,67 @@ def test_tutorial_bad_trees():
     a.children = [c]
     with pytest.raises(ValueError, match="must have 2 children, found one with 1"):
         layer.backward(np.ones((2, 1)))
+
+
+def test_tutorial_parents_are_computed_when_read_as_the_eager_twin_computes_them():
+    mine, theirs, data, rng = _tutorial_pair(3, TanhActivator())
+    # two trees in a row without backward, the first one's leaves given as flat vectors and lists
+    first = _build(mine, tutorial, [d.ravel() if i % 2 else d.ravel().tolist() for i, d in enumerate(data[:4])],
+                   ((0, 1), (2, 3)))
+    first_root = mine.root
+    their_first = _build(theirs, ref, data[:4], ((0, 1), (2, 3)))
+    their_first_root = theirs.root
+    assert_close(first_root.data, their_first_root.data, what="first root, read before backward")
+    assert_close(first_root.children_data, their_first_root.children_data, what="children_data")
+    my_leaves = _build(mine, tutorial, data, SHAPES[4])
+    their_leaves = _build(theirs, ref, data, SHAPES[4])
+    for leaf in my_leaves:
+        leaf.data = leaf.data.copy()  # (the twin's leaves share the arrays in `data`)
+        leaf.data[...] = np.nan  # forward copied the data: later changes must not reach the parents
+    assert_close(mine.root.data, theirs.root.data, what="second root")
+    delta = rng.normal(size=(3, 1))
+    _backward_both(mine, theirs, delta)
+    for a, b in zip(my_leaves, their_leaves):
+        assert_close(a.delta, b.delta, what="leaf delta")
+    assert not any(hasattr(leaf, "delta") for leaf in first), "the first tree is not under the root"
+    # a parent made before that backward, used as a child again: the general path walks the objects
+    extra = rng.normal(size=(3, 1))
+    mine.forward(first_root, tutorial.TreeNode(extra))
+    theirs.forward(their_first_root, ref.TreeNode(extra))
+    _backward_both(mine, theirs, delta)  # through a parent of an earlier tree
+    for a, b in zip(first + my_leaves, their_first + their_leaves, strict=True):
+        assert_close(a.delta, b.delta, what="leaf deltas, each from the last backward that reached it")
+
+
+def test_tutorial_bad_leaves_are_reported():
+    layer = tutorial.RecursiveLayer(2, 2, IdentityActivator(), 0.1)
+    good = tutorial.TreeNode(np.ones((2, 1)))
+    with pytest.raises(ValueError, match=r"children\[0\].data must have shape \(2, 1\), got \(1, 2\)"):
+        layer.forward(tutorial.TreeNode(np.ones((1, 2))), good)
+    with pytest.raises(TypeError, match=r"children\[1\] must be a TreeNode, got list"):
+        layer.forward(good, [1.0, 2.0])
+    with pytest.raises(TypeError, match=r"children\[0\].data must hold real numbers"):
+        layer.forward(tutorial.TreeNode(np.array([["a"], ["b"]])), good)
+    assert layer.root is None, "a refused call makes no parent"
+    layer.forward(good, tutorial.TreeNode(np.array([[1.0], [np.nan]])))
+    with pytest.raises(ValueError, match=r"children\[1\].data contains NaN or infinity \(in forward call 1"):
+        layer.root.data
+    with pytest.raises(ValueError, match=r"children\[1\].data contains NaN"):
+        layer.backward(np.ones((2, 1)))
+    layer = tutorial.RecursiveLayer(2, 2, IdentityActivator(), 0.1)
+    layer.forward(good, tutorial.TreeNode(np.ones((2, 1))))
+    layer.backward(np.ones((2, 1)))
+    assert good.delta.shape == (2, 1)
+
+
+def test_tutorial_reset_state_after_a_nan_child_starts_afresh():
+    layer = tutorial.RecursiveLayer(2, 2, IdentityActivator(), 0.1)
+    layer.forward(tutorial.TreeNode(np.ones((2, 1))), tutorial.TreeNode(np.full((2, 1), np.inf)))
+    bad = layer.root
+    layer.reset_state()
+    with pytest.raises(ValueError, match=r"children\[1\].data contains NaN or infinity"):
+        bad.data
+    layer.forward(tutorial.TreeNode(np.ones((2, 1))), tutorial.TreeNode(np.ones((2, 1))))
+    assert_close(layer.root.data, layer.W @ np.ones((4, 1)) + layer.b, what="a parent after reset_state")
+    with pytest.raises(ValueError, match=r"children\[1\].data contains NaN"):
+        bad.children_data

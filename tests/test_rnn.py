@@ -288,3 +288,61 @@ def test_tutorial_bad_inputs():
     bi = BiRecurrentLayer(3, 2, TanhActivator(), 0.1)
     with pytest.raises(RuntimeError, match="before forward"):
         bi.backward(np.ones((4, 1)))
+
+
+def _input_forms(xs):
+    """The same step inputs written the ways a script may pass them (the first takes forward's short path)."""
+    forms = [lambda x: x, lambda x: x[:, 0], lambda x: x.tolist(), lambda x: np.asfortranarray(np.hstack([x, x]))[:, :1],
+             lambda x: x.astype(np.float32)]
+    return [forms[t % len(forms)](x) for t, x in enumerate(xs)]
+
+
+def test_tutorial_recorded_steps_read_mid_sequence_match_the_eager_twin():
+    # 20 steps outgrow the first buffers (16 rows); state_list read after 2 steps must stay right afterwards.
+    mine, theirs, _, rng = _tutorial_pair(RecurrentLayer, ref.RecurrentLayer, TanhActivator(), 5)
+    xs = [rng.normal(size=(3, 1)) for _ in range(20)]
+    reused = np.empty((3, 1))  # a script refilling one array: forward must copy it
+    early = None
+    for t, (x, form) in enumerate(zip(xs, _input_forms(xs))):
+        reused[...] = x
+        given = reused if t % 5 == 0 else form
+        mine.forward(given)
+        theirs.forward(np.array(given, dtype=float).reshape(3, 1))  # a copy: the twin keeps its inputs
+        if t == 1:
+            early = list(mine.state_list)  # the list itself grows, as the tutorial's does
+            assert len(early) == 3
+    reused[...] = np.nan
+    assert len(mine.state_list) == 21
+    for a, b in zip(mine.state_list, theirs.state_list, strict=True):
+        assert_close(a, b, what="state_list")
+    for a, b in zip(early, theirs.state_list[:3], strict=True):
+        assert_close(a, b, what="state_list read after two steps")
+    errors = [rng.normal(size=(4, 1)) for _ in range(20)]
+    mine.backward(errors)
+    theirs.backward(errors)
+    for a, b in zip(mine.delta_list, theirs.delta_list, strict=True):
+        assert_close(a, b, what="delta_list")
+    assert_close(mine.U_grad, theirs.U_grad, what="U_grad")
+
+
+def test_tutorial_bad_step_inputs_on_the_short_path():
+    layer = RecurrentLayer(3, 2, TanhActivator(), 0.1)
+    with pytest.raises(ValueError, match=r"input_array must have shape \(3, 1\), got \(3, 2\)"):
+        layer.forward(np.ones((3, 2)))
+    with pytest.raises(TypeError, match="input_array must hold real numbers"):
+        layer.forward(np.ones((3, 1), complex))
+    with pytest.raises(ValueError, match=r"input_array must have shape \(3, 1\)"):
+        layer.forward([1.0, 2.0])
+    assert layer.times == 0, "a refused input must not count as a step"
+    layer.forward(np.ones((3, 1)))
+    layer.forward(np.array([[1.0], [np.inf], [0.0]]))
+    with pytest.raises(ValueError, match="input_array of step 2 contains NaN or infinity"):
+        layer.backward(np.ones((2, 1)))
+    with pytest.raises(ValueError, match="input_array of step 2"):
+        layer.W  # reaching a weight computes the recorded steps first
+    layer.reset_state()
+    layer.forward(np.ones((3, 1)))
+    layer.backward(np.ones((2, 1)))
+    assert np.isfinite(layer.W_grad).all()
+    with pytest.raises(AttributeError, match="set by backward"):
+        RecurrentLayer(3, 2, TanhActivator(), 0.1).U_grad

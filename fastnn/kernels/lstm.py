@@ -38,8 +38,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import jit
-from .recurrent import (BLOCK, accumulate_project, back_recur, blocks, gradient_groups, input_gradient, project,
-                        project_inputs, recur, weight_gradient_group)
+from .recurrent import (BLOCK, accumulate_project, back_recur, blocks, first_bad_row, gradient_groups, input_gradient,
+                        project, project_inputs, recur, step_errors, weight_gradient_group)
 from .vecmath import flush_subnormals, restore_fp, sigmoid, tanh
 
 
@@ -114,9 +114,9 @@ def lstm_forward_serial(x, weight_ih, weight_hh, bias, h0, c0, gates, c, tanh_c,
 
 
 @jit
-def lstm_backward_block(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h, dnet, dh, grad_x, block):
-    """The recursion and input gradient of :func:`lstm_backward` for samples ``block*BLOCK ..``."""
-    n0, n1 = block * BLOCK, min(x.shape[0], (block + 1) * BLOCK)
+def lstm_backward_block(h, c, gates, tanh_c, weight_hh, grad_h, dnet, dh, block):
+    """The recursion of :func:`lstm_backward` for samples ``block*BLOCK ..``."""
+    n0, n1 = block * BLOCK, min(h.shape[0], (block + 1) * BLOCK)
     steps, hidden = h.shape[1], h.shape[2]
     carry_c = np.zeros((n1 - n0, hidden), h.dtype)  # dc_{t+1} * f_{t+1}
     one = type(carry_c[0, 0])(1)
@@ -141,7 +141,6 @@ def lstm_backward_block(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h, dn
                 d[3 * hidden + j] = dh_t[j] * tc[j] * o * (one - o)
                 cc[j] = dc * f
         back_recur(weight_hh, dnet, t, dh[n0:n1, t], n0, n1)  # recurrent part of dE/dh_{t-1}
-    input_gradient(weight_ih, dnet, grad_x, n0, n1)
 
 
 @jit(parallel=True)
@@ -163,7 +162,9 @@ def lstm_backward(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h,
     """
     for block in prange(blocks(x.shape[0])):
         fp = flush_subnormals()
-        lstm_backward_block(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h, dnet, dh, grad_x, np.int64(block))
+        b = np.int64(block)
+        lstm_backward_block(h, c, gates, tanh_c, weight_hh, grad_h, dnet, dh, b)
+        input_gradient(weight_ih, dnet, grad_x, b * BLOCK, min(x.shape[0], (b + 1) * BLOCK))
         restore_fp(fp)
     for g in prange(gradient_groups(x.shape[2], h.shape[2])):
         fp = flush_subnormals()
@@ -177,7 +178,74 @@ def lstm_backward_serial(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h,
     """:func:`lstm_backward` on the calling thread (same results, bit for bit)."""
     fp = flush_subnormals()
     for block in range(blocks(x.shape[0])):
-        lstm_backward_block(x, h, c, gates, tanh_c, weight_ih, weight_hh, grad_h, dnet, dh, grad_x, block)
+        lstm_backward_block(h, c, gates, tanh_c, weight_hh, grad_h, dnet, dh, block)
+        input_gradient(weight_ih, dnet, grad_x, block * BLOCK, min(x.shape[0], (block + 1) * BLOCK))
     for g in range(gradient_groups(x.shape[2], h.shape[2])):
         weight_gradient_group(x, h, dnet, False, g, grad_weight_ih, grad_weight_hh, grad_bias)
     restore_fp(fp)
+
+
+# -- one sequence in growable row buffers (the tutorial's LstmLayer) --------------------------
+
+@jit(inline=True)
+def split_lstm_params(params, features, hidden):
+    """``(weight_ih (F, 4H), weight_hh (H, 4H), bias (4H,))``: views of the flat ``params``."""
+    a, b = features * 4 * hidden, (features + hidden) * 4 * hidden
+    return params[:a].reshape((features, 4 * hidden)), params[a:b].reshape((hidden, 4 * hidden)), \
+        params[b:b + 4 * hidden]
+
+
+@jit
+def lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, last):
+    """Steps ``first .. last-1`` of one sequence kept in row buffers.
+
+    x ``(R, F)`` holds step t's input in row t; h, c, tanh_c ``(R, H)`` and
+    gates ``(R, 4H)`` hold the zero state in row 0 and the results of row
+    t's input in row t+1; params is ``[weight_ih | weight_hh | bias]``
+    flattened.  Returns -1, or the first row of ``x[first:last]`` holding
+    NaN or infinity, in which case nothing is computed.
+    """
+    bad = first_bad_row(x, first, last)
+    if bad >= 0 or last == first:
+        return bad
+    features, hidden, steps = x.shape[1], h.shape[1], last - first
+    weight_ih, weight_hh, bias = split_lstm_params(params, features, hidden)
+    start = 1 if first > 0 else 0  # row 0 is the zero state: nothing to add
+    new = slice(first + 1, last + 1)
+    fp = flush_subnormals()
+    lstm_forward_block(x[first:last].reshape((1, steps, features)), weight_ih, weight_hh, bias,
+                       h[first:first + start].reshape((start, 1, hidden)), c[first:first + start].reshape((start, 1, hidden)),
+                       gates[new].reshape((1, steps, 4 * hidden)), c[new].reshape((1, steps, hidden)),
+                       tanh_c[new].reshape((1, steps, hidden)), h[new].reshape((1, steps, hidden)), 0)
+    restore_fp(fp)
+    return -1
+
+
+@jit
+def lstm_sequence_backward(x, h, c, tanh_c, gates, params, first, count, errors, dnet, dh, grads):
+    """BPTT over steps ``0 .. count-1`` of the sequence of :func:`lstm_sequence_forward`, after computing
+    its steps ``first .. count-1``.
+
+    errors ``(H, 1)`` (``dE/dh`` of the last step, the others zero) or
+    ``(count*H, 1)`` (step after step).  Outputs: dnet ``(count, 4H)``, dh
+    ``(count+1, H)`` (as in :func:`lstm_backward`), grads flattened like
+    params.  The input gradient is not computed.  Returns -1, or the first
+    row of x holding NaN or infinity (nothing is computed then).
+    """
+    bad = lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, count)
+    if bad >= 0:
+        return bad
+    features, hidden = x.shape[1], h.shape[1]
+    weight_hh = split_lstm_params(params, features, hidden)[1]
+    grad_ih, grad_hh, grad_bias = split_lstm_params(grads, features, hidden)
+    rows = slice(1, count + 1)
+    seen_h, flat_dnet = h[rows].reshape((1, count, hidden)), dnet.reshape((1, count, 4 * hidden))
+    fp = flush_subnormals()
+    lstm_backward_block(seen_h, c[rows].reshape((1, count, hidden)), gates[rows].reshape((1, count, 4 * hidden)),
+                        tanh_c[rows].reshape((1, count, hidden)), weight_hh, step_errors(errors, count, hidden, h.dtype),
+                        flat_dnet, dh.reshape((1, count + 1, hidden)), 0)
+    inputs = x[:count].reshape((1, count, features))
+    for g in range(gradient_groups(features, hidden)):
+        weight_gradient_group(inputs, seen_h, flat_dnet, False, g, grad_ih, grad_hh, grad_bias)
+    restore_fp(fp)
+    return -1

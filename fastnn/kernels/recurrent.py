@@ -418,9 +418,9 @@ def rnn_forward_serial(x, weight_ih, weight_hh, bias, code, reverse, initial, st
 
 
 @jit
-def rnn_backward_block(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_net, deltas, grad_x, block):
-    """The delta recursion and input gradient of :func:`rnn_backward` for samples ``block*BLOCK ..``."""
-    n0, n1 = block * BLOCK, min(x.shape[0], (block + 1) * BLOCK)
+def rnn_backward_block(states, weight_hh, code, reverse, grad, grad_is_net, deltas, block):
+    """The delta recursion of :func:`rnn_backward` for samples ``block*BLOCK ..``."""
+    n0, n1 = block * BLOCK, min(states.shape[0], (block + 1) * BLOCK)
     steps, hidden = states.shape[1], states.shape[2]
     carry = np.zeros((n1 - n0, hidden), states.dtype)  # W^T delta of the step processed before
     for k in range(steps - 1, -1, -1):
@@ -435,7 +435,6 @@ def rnn_backward_block(x, states, weight_ih, weight_hh, code, reverse, grad, gra
                     delta[j] = derivative(s[j], code) * (g[j] + c[j])
         if k > 0:
             back_recur(weight_hh, deltas, t, carry, n0, n1)
-    input_gradient(weight_ih, deltas, grad_x, n0, n1)
 
 
 @jit(parallel=True)
@@ -456,8 +455,9 @@ def rnn_backward(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_n
     """
     for block in prange(blocks(x.shape[0])):
         fp = flush_subnormals()
-        rnn_backward_block(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_net, deltas, grad_x,
-                           np.int64(block))
+        b = np.int64(block)
+        rnn_backward_block(states, weight_hh, code, reverse, grad, grad_is_net, deltas, b)
+        input_gradient(weight_ih, deltas, grad_x, b * BLOCK, min(x.shape[0], (b + 1) * BLOCK))
         restore_fp(fp)
     for g in prange(gradient_groups(x.shape[2], states.shape[2])):
         fp = flush_subnormals()
@@ -471,7 +471,100 @@ def rnn_backward_serial(x, states, weight_ih, weight_hh, code, reverse, grad, gr
     """:func:`rnn_backward` on the calling thread (same results, bit for bit)."""
     fp = flush_subnormals()
     for block in range(blocks(x.shape[0])):
-        rnn_backward_block(x, states, weight_ih, weight_hh, code, reverse, grad, grad_is_net, deltas, grad_x, block)
+        rnn_backward_block(states, weight_hh, code, reverse, grad, grad_is_net, deltas, block)
+        input_gradient(weight_ih, deltas, grad_x, block * BLOCK, min(x.shape[0], (block + 1) * BLOCK))
     for g in range(gradient_groups(x.shape[2], states.shape[2])):
         weight_gradient_group(x, states, deltas, reverse, g, grad_weight_ih, grad_weight_hh, grad_bias)
     restore_fp(fp)
+
+
+# -- one sequence in growable row buffers (the tutorial's RecurrentLayer) ---------------------
+# The tutorial's layer takes one step per Python call and computes on demand.  These kernels read
+# its storage as it is: row buffers with room to grow, the weights packed in one flat array, so
+# that one call with few arguments does a whole pass.
+
+@jit
+def first_bad_row(x, first, last):
+    """The first row r in ``first .. last-1`` of x ``(R, F)`` holding NaN or infinity, or -1."""
+    for r in range(first, last):
+        row = x[r]
+        total = type(row[0])(0)
+        for j in range(row.shape[0]):
+            total += row[j] * 0  # NaN exactly when some value is NaN or infinite
+        if not total == 0:
+            return r
+    return -1
+
+
+@jit(inline=True)
+def split_rnn_params(params, features, hidden):
+    """``(weight_ih (F, H), weight_hh (H, H))``: views of the flat ``params`` ``(F*H + H*H,)``."""
+    cut = features * hidden
+    return params[:cut].reshape((features, hidden)), params[cut:cut + hidden * hidden].reshape((hidden, hidden))
+
+
+@jit
+def rnn_sequence_forward(x, states, params, code, first, last):
+    """Steps ``first .. last-1`` of one sequence without bias: ``s_{t+1} = f(U x_t + W s_t)``.
+
+    x ``(R, F)`` holds step t's input in row t; states ``(R, H)`` holds the
+    zero state in row 0 and writes the state after row t's input to row
+    t+1 (rows ``first+1 .. last``); params is ``[U^T | W^T]`` flattened.
+    Returns -1, or the first row of ``x[first:last]`` holding NaN or
+    infinity, in which case nothing is computed.
+    """
+    bad = first_bad_row(x, first, last)
+    if bad >= 0 or last == first:
+        return bad
+    features, hidden, steps = x.shape[1], states.shape[1], last - first
+    weight_ih, weight_hh = split_rnn_params(params, features, hidden)
+    initial = states[first:first + 1] if first > 0 else states[0:0]  # row 0 is zero: no need to add W s_0
+    fp = flush_subnormals()
+    rnn_forward_block(x[first:last].reshape((1, steps, features)), weight_ih, weight_hh,
+                      np.zeros(hidden, states.dtype), code, False, initial.reshape((initial.shape[0], 1, hidden)),
+                      states[first + 1:last + 1].reshape((1, steps, hidden)), 0)
+    restore_fp(fp)
+    return -1
+
+
+@jit
+def step_errors(errors, steps, hidden, dtype):
+    """``(1, steps, hidden)`` errors from ``errors`` ``(hidden, 1)`` (the last step's) or ``(steps*hidden, 1)``."""
+    out = np.zeros((1, steps, hidden), dtype)
+    if errors.shape[0] == hidden:
+        for j in range(hidden):
+            out[0, steps - 1, j] = errors[j, 0]
+    else:
+        for t in range(steps):
+            for j in range(hidden):
+                out[0, t, j] = errors[t * hidden + j, 0]
+    return out
+
+
+@jit
+def rnn_sequence_backward(x, states, params, code, first, count, errors, deltas, grads):
+    """BPTT over steps ``0 .. count-1`` of the sequence of :func:`rnn_sequence_forward`, after computing
+    its steps ``first .. count-1``, with the tutorial's errors ``e_t = dE/dnet_t``.
+
+    errors ``(H, 1)`` (the last step's, the others zero) or ``(count*H, 1)``
+    (step after step).  Outputs: deltas ``(count, H)``, grads ``[dU^T |
+    dW^T]`` flattened like params.  Returns -1, or the first row of x
+    holding NaN or infinity (nothing is computed then).
+    """
+    bad = rnn_sequence_forward(x, states, params, code, first, count)
+    if bad >= 0:
+        return bad
+    features, hidden = x.shape[1], states.shape[1]
+    weight_hh = split_rnn_params(params, features, hidden)[1]
+    grad_ih, grad_hh = split_rnn_params(grads, features, hidden)
+    seen = states[1:count + 1].reshape((1, count, hidden))
+    flat_deltas = deltas.reshape((1, count, hidden))
+    fp = flush_subnormals()
+    rnn_backward_block(seen, weight_hh, code, False, step_errors(errors, count, hidden, states.dtype), True,
+                       flat_deltas, 0)
+    inputs = x[:count].reshape((1, count, features))
+    grad_bias = np.empty(hidden, states.dtype)  # the tutorial's layer has no bias
+    for g in range(gradient_groups(features, hidden)):
+        weight_gradient_group(inputs, seen, flat_deltas, False, g, grad_ih, grad_hh, grad_bias)
+    restore_fp(fp)
+    return -1

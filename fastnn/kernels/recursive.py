@@ -27,7 +27,7 @@ from numba import prange
 
 from ._jit import jit
 from .activation import derivative
-from .recurrent import GROUP, SERIAL_WORK, accumulate_rows, activate_inplace, back_project, project
+from .recurrent import GROUP, SERIAL_WORK, accumulate_rows, activate_inplace, axpy, back_project, project
 from .vecmath import flush_subnormals, restore_fp
 
 
@@ -147,3 +147,91 @@ def tree_backward_serial(nodes, children, tree_offsets, roots, n_leaves, childre
 def serial(n_trees, work):
     """True when a batch is too small to pay for starting the thread pool: one tree, or little `work`."""
     return n_trees == 1 or work < SERIAL_WORK
+
+
+# -- a forest built one parent at a time (the tutorial's RecursiveLayer) ----------------------
+# The tutorial's forward(*children) makes one parent per Python call.  Its layer records them in
+# growing tables instead: node rows in the order they are met (a leaf's data is copied in, a
+# parent's row is computed) and ``links (I, C+1)``: internal node p's children's rows, then its
+# own row, p counting forward calls, so children always come before their parent.  The weight
+# and bias are one flat array ``params = [W^T (C*D, D) | b (D,)]``.
+
+@jit(inline=True)
+def split_tree_params(params, inputs, width):
+    """``(weight (inputs, width) input-major, bias (width,))``: views of the flat ``params``."""
+    cut = inputs * width
+    return params[:cut].reshape((inputs, width)), params[cut:cut + width]
+
+
+@jit
+def forest_forward(nodes, links, children_data, params, code, first, last):
+    """Compute internal nodes ``first .. last-1``: ``nodes[links[p, C]] = f(W children_data[p] + b)``.
+
+    nodes ``(R, D)``, links ``(I, C+1)`` node rows, children_data
+    ``(I, C*D)`` (filled here).  Returns -1, or ``p*C + c`` for the first
+    child c of node p whose row holds NaN or infinity (nodes before p are
+    computed then, p and later not).
+    """
+    width, count = nodes.shape[1], links.shape[1] - 1
+    weight, bias = split_tree_params(params, count * width, width)
+    fp = flush_subnormals()
+    for p in range(first, last):
+        concat = children_data[p]
+        for c in range(count):
+            row = nodes[links[p, c]]
+            total = type(row[0])(0)
+            for j in range(width):
+                total += row[j] * 0  # NaN exactly when some value is NaN or infinite
+            if not total == 0:
+                restore_fp(fp)
+                return p * count + c
+            concat[c * width:(c + 1) * width] = row
+        node_forward(concat, weight, bias, code, nodes[links[p, count]])
+    restore_fp(fp)
+    return -1
+
+
+@jit
+def forest_backward(nodes, links, children_data, params, code, first, last, root, grad_root, reached, table, grads):
+    """Back propagation through the tree under internal node `root`, after computing nodes ``first .. last-1``.
+
+    grad_root ``(D, 1)`` is the tutorial's ``dE/dnet`` of the root.
+    Outputs: reached ``(R,)`` (1 for the rows of the root's tree), table
+    ``(R, D)``: an internal row's delta (``dE/dnet``), a leaf row's
+    ``dE/d(data)``; grads ``[dW^T | db]`` flattened like params.  Every node
+    of the tree must have one parent (the caller checks).  Returns what
+    :func:`forest_forward` returns; nothing is back-propagated unless -1.
+    """
+    bad = forest_forward(nodes, links, children_data, params, code, first, last)
+    if bad >= 0:
+        return bad
+    width, count = nodes.shape[1], links.shape[1] - 1
+    weight = split_tree_params(params, count * width, width)[0]
+    grad_weight, grad_bias = split_tree_params(grads, count * width, width)
+    reached[:] = 0
+    grads[:] = 0
+    top = links[root, count]
+    for j in range(width):
+        table[top, j] = grad_root[j, 0]
+    reached[top] = 1
+    fp = flush_subnormals()
+    for p in range(root, -1, -1):
+        row = links[p, count]
+        if reached[row] == 0:
+            continue
+        delta = table[row]
+        if p != root:  # the table holds dE/dnode until here
+            state = nodes[row]
+            for j in range(width):
+                delta[j] = derivative(state[j], code) * delta[j]
+        for c in range(count):
+            child = links[p, c]
+            back_project(weight[c * width:(c + 1) * width], delta, table[child])
+            reached[child] = 1
+        concat = children_data[p]
+        for r in range(count * width):
+            axpy(grad_weight[r], concat[r], delta)
+        for j in range(width):
+            grad_bias[j] += delta[j]
+    restore_fp(fp)
+    return -1

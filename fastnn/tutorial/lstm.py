@@ -23,9 +23,9 @@ import numpy as np
 
 from .._checks import check_int, check_rate
 from ..kernels import lstm as _kernels
+from ..kernels.optim import sgd_update
 from .activators import SigmoidActivator, TanhActivator, activation_code
-from .rnn import (StepBuffers, check_finite_steps, extend_views, per_step_errors, record_column, view_property,
-                  weight_source)
+from .rnn import StepBuffers, StepRecorder, error_column, extend_views, view_property, weight_source
 
 # Gate blocks of the packed kernel arrays, in the kernel's order (i, f, g, o),
 # by the tutorial's letter: i input, f forget, c candidate (its c~), o output.
@@ -52,12 +52,14 @@ def _gradient(name):
     def getter(self):
         if self._grads is None:
             raise AttributeError(f"{name}_grad is set by backward()")
+        if self._grad_views is None:
+            self._grad_views = _views(*self._packed(self._grads), self.state_width)
         return self._grad_views[name]
 
     return property(getter, doc=f"Gradient of ``{name}`` from the last backward().")
 
 
-class LstmLayer:
+class LstmLayer(StepRecorder):
     """``LstmLayer(input_width, state_width, learning_rate)``: sigmoid gates, tanh cell, ``h_0 = c_0 = 0``.
 
     Parameters (the tutorial's names): ``Wfh, Wfx, bf`` (forget gate),
@@ -73,6 +75,8 @@ class LstmLayer:
     global generator.
     """
 
+    _input_name = "x"
+
     def __init__(self, input_width, state_width, learning_rate, rng=None):
         self.input_width = check_int(input_width, "input_width", 1)
         self.state_width = check_int(state_width, "state_width", 1)
@@ -80,65 +84,56 @@ class LstmLayer:
         self.gate_activator = SigmoidActivator()
         self.output_activator = TanhActivator()
         hidden = state_width
-        self._weight_ih = np.empty((input_width, 4 * hidden))
-        self._weight_hh = np.empty((hidden, 4 * hidden))
-        self._bias = np.zeros(4 * hidden)
-        self._params = _views(self._weight_ih, self._weight_hh, self._bias, hidden)
+        # [weight_ih | weight_hh | bias] in one flat array, which the kernels and the update take whole
+        self._flat = np.zeros((input_width + hidden + 1) * 4 * hidden)
+        # Row 0 of h, c and gates is the zero state before the first step; row t belongs to step t.
+        self._steps = StepBuffers(x=input_width, h=hidden, c=hidden, tanh_c=hidden, gates=4 * hidden)
+        self._grads = None
+        self._bind()
         uniform = weight_source(rng)
         for gate in "fioc":  # the tutorial's drawing order
             self._params[f"W{gate}h"][...] = uniform(-1e-4, 1e-4, (hidden, hidden))
             self._params[f"W{gate}x"][...] = uniform(-1e-4, 1e-4, (hidden, input_width))
-        # Row 0 of h, c and gates is the zero state before the first step; row t belongs to step t.
-        self._steps = StepBuffers(x=input_width, h=hidden, c=hidden, tanh_c=hidden, gates=4 * hidden)
-        self._grads = None
         self.reset_state()
 
+    _VIEWS = frozenset({"_weight_ih", "_weight_hh", "_bias", "_params", "_grad_views", "_x_rows"})
+
+    def _bind(self):
+        self._weight_ih, self._weight_hh, self._bias = self._packed(self._flat)
+        self._params = _views(self._weight_ih, self._weight_hh, self._bias, self.state_width)
+        self._grad_views = None
+        super()._bind()
+
+    def _packed(self, flat):
+        """``(weight_ih (F, 4H), weight_hh (H, 4H), bias (4H,))``: views of a flat array laid out as ``_flat``."""
+        width = 4 * self.state_width
+        a, b = self.input_width * width, (self.input_width + self.state_width) * width
+        return flat[:a].reshape(-1, width), flat[a:b].reshape(-1, width), flat[b:]
+
     def reset_state(self):
-        self.times = 0
-        self._computed = 0
-        self._lists = {name: [] for name in _LISTS}
+        self._start()
+        self._lists = None  # the per-step lists, made when first read
 
-    def forward(self, x):
-        """Add one step for input `x` ``(input_width, 1)``: h, c and the gates."""
-        self._steps.reserve(self.times + 2)
-        record_column(self._steps.x[self.times], x, "x", self.input_width)
-        self.times += 1
-
-    def _settle(self):
-        """Compute the recorded steps not computed yet, in one kernel call, and extend the lists."""
-        first, last = self._computed, self.times
-        if first == last:
-            return
+    def _compute(self):
         s = self._steps
-        check_finite_steps(s.x[first:last], first, "x")
-        new = slice(first + 1, last + 1)
-        _kernels.lstm_forward_serial(s.x[first:last][None], self._weight_ih, self._weight_hh, self._bias,
-                              s.h[first:first + 1][None], s.c[first:first + 1][None],
-                              s.gates[new][None], s.c[new][None], s.tanh_c[new][None], s.h[new][None])
-        self._computed = last
+        self._checked(_kernels.lstm_sequence_forward(s.x, s.h, s.c, s.tanh_c, s.gates, self._flat,
+                                                     self._computed, self.times))
 
     def backward(self, x, delta_h, activator=None):
         """BPTT from ``delta_h`` (``dE/dh_T``, or a list of ``dE/dh_t`` per step); `x`, `activator` unused."""
-        if self.times == 0:
+        count = self.times
+        if count == 0:
             raise RuntimeError("LstmLayer.backward called before forward()")
         if activator is not None:
             activation_code(activator)
-        hidden, steps = self.state_width, self.times
-        grad_h = per_step_errors(delta_h, steps, hidden, "delta_h")
-        self._settle()
+        hidden = self.state_width
+        errors = error_column(delta_h, count, hidden, "delta_h")
         s = self._steps
-        rows = slice(1, steps + 1)
-        x_seq = s.x[:steps][None]
-        dnet = np.empty((1, steps, 4 * hidden))
-        dh = np.empty((1, steps + 1, hidden))
-        grad_x = np.empty_like(x_seq)
-        grads = tuple(np.empty_like(a) for a in (self._weight_ih, self._weight_hh, self._bias))
-        _kernels.lstm_backward_serial(x_seq, s.h[rows][None], s.c[rows][None], s.gates[rows][None],
-                                      s.tanh_c[rows][None], self._weight_ih, self._weight_hh, grad_h,
-                                      dnet, dh, grad_x, *grads)
-        self._grads = grads
-        self._grad_views = _views(*grads, hidden)
-        self._errors = (dh[0], dnet[0])
+        dnet, dh, grads = np.empty((count, 4 * hidden)), np.empty((count + 1, hidden)), np.empty_like(self._flat)
+        self._checked(_kernels.lstm_sequence_backward(s.x, s.h, s.c, s.tanh_c, s.gates, self._flat, self._computed,
+                                                      count, errors, dnet, dh, grads))
+        self._grads, self._grad_views = grads, None
+        self._errors = (dh, dnet)
         self._delta_lists = {}
 
     def update(self):
@@ -146,8 +141,7 @@ class LstmLayer:
         if self._grads is None:
             raise RuntimeError("LstmLayer.update called before backward()")
         self._settle()
-        for param, grad in zip((self._weight_ih, self._weight_hh, self._bias), self._grads):
-            param -= self.learning_rate * grad
+        sgd_update(self._flat, self._grads, self._flat, self.learning_rate, 0.0, False, 0.0)
 
 
 def _list_property(name):
@@ -159,6 +153,8 @@ def _list_property(name):
         else:
             k = _BLOCK["c" if name == "ct" else name]
             rows = s.gates[:, k * hidden:(k + 1) * hidden]
+        if self._lists is None:
+            self._lists = {name: [] for name in _LISTS}
         return extend_views(self._lists[name], rows, self.times + 1)
 
     return property(getter, doc=f"``{name}`` of every step so far, index 0 the zero state; ``(state_width, 1)`` each.")

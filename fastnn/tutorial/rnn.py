@@ -11,10 +11,13 @@ and ``U -= rate * U_grad``.
 
 ``forward`` only records its input: the steps recorded since the last
 computation run together in one kernel call when their results are first
-needed (reading ``state_list``, the weights, or calling ``backward``), with
-the weights of that moment, which are the weights the tutorial's eager
-``forward`` would have used, since reaching a weight goes through the same
-attributes.  A NaN or infinite input is reported then.
+needed (reading ``state_list``, the weights, or calling ``backward``, which
+computes them in its own kernel call), with the weights of that moment,
+which are the weights the tutorial's eager ``forward`` would have used,
+since reaching a weight goes through the same attributes.  A NaN or
+infinite input is reported then.  At the tutorial's sizes a step costs
+less than the Python around it, so the common case (a float64 ``(n, 1)``
+array) takes a short path and every list attribute is built when read.
 
 Corrections to the tutorial's published code, checked by central
 differences in the tests: its ``calc_delta_k`` overwrites ``state_list`` with
@@ -29,7 +32,11 @@ import numpy as np
 
 from .._checks import as_float_array, check_int, check_rate, describe_shape, make_rng
 from ..kernels import recurrent as _kernels
+from ..kernels.optim import sgd_update
 from .activators import activation_code
+
+FLOAT64 = np.dtype(np.float64)
+ndarray = np.ndarray
 
 
 def column(value, name, size):
@@ -49,9 +56,6 @@ def weight_source(rng):
     return np.random.uniform if rng is None else make_rng(rng).uniform
 
 
-def input_major(uniform, rows, cols):
-    """A tutorial ``(rows, cols)`` weight drawn uniform in [-1e-4, 1e-4], stored transposed and C-contiguous."""
-    return np.ascontiguousarray(uniform(-1e-4, 1e-4, (rows, cols)).T)
 
 
 def per_step_errors(errors, steps, width, name):
@@ -68,8 +72,23 @@ def per_step_errors(errors, steps, width, name):
     return out
 
 
+def error_column(errors, steps, width, name):
+    """The tutorial's error(s) as one C-contiguous float64 column: ``(width, 1)`` for the last step, or the
+    ``(steps*width, 1)`` concatenation of a list of one per step."""
+    if type(errors) is np.ndarray and errors.dtype is FLOAT64 and errors.shape == (width, 1) \
+            and errors.flags.c_contiguous:
+        return errors
+    if isinstance(errors, (list, tuple)):
+        if len(errors) != steps:
+            raise ValueError(f"{name} must be one ({width}, 1) array or a list of {steps} (one per step), "
+                             f"got a list of {len(errors)}")
+        return np.concatenate([column(error, f"{name}[{t}]", width) for t, error in enumerate(errors)])
+    return np.ascontiguousarray(column(errors, name, width))
+
+
 class StepBuffers:
-    """Per-step float64 rows that grow by doubling: ``buffers.x[t]`` etc., one array per name.
+    """Per-step float64 rows that grow by doubling: ``buffers.x[t]`` etc., one array per name, and
+    ``buffers.x_columns[t]``, the same row as a ``(width, 1)`` column.
 
     Views handed out earlier stay valid after growth (they keep the old
     memory, whose rows are final by then).
@@ -90,18 +109,80 @@ class StepBuffers:
                 grown[:self.capacity] = getattr(self, name)
             setattr(self, name, grown)
         self.capacity = capacity
+        self._bind()
+
+    def _bind(self):
+        for name in self._widths:
+            setattr(self, f"{name}_columns", getattr(self, name)[:, :, None])
+
+    # Pickle keeps the rows, not the views of them.
+    def __getstate__(self):
+        return {key: value for key, value in self.__dict__.items() if not key.endswith("_columns")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bind()
+
+
+class StepRecorder:
+    """What ``forward`` of the tutorial's sequence layers shares: recording step inputs, computing later.
+
+    A subclass sets ``_steps`` (with an ``x`` buffer), ``_compute()`` (run
+    the recorded steps ``_computed .. times-1``) and ``_input_name``.
+    """
+
+    def _start(self):
+        self.times = 0
+        self._computed = 0
+
+    def _bind(self):
+        """Make the views of the storage (after construction, growth or unpickling)."""
+        self._room = self._steps.capacity - 1  # step t writes row t+1 of the state buffers
+        self._x_rows = list(self._steps.x_columns)  # assigning into a view made beforehand is the cheapest copy
+        self._column = (self.input_width, 1)
+
+    # Pickle copies a view as an array of its own: keep the storage, make the views again.
+    def __getstate__(self):
+        return {key: value for key, value in self.__dict__.items() if key not in self._VIEWS}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bind()
+
+    def forward(self, input_array):
+        """Record one step's input ``(input_width, 1)``; it is computed when a result is first needed."""
+        t = self.times
+        if t < self._room and type(input_array) is ndarray and input_array.dtype is FLOAT64 \
+                and input_array.shape == self._column:
+            self._x_rows[t][...] = input_array
+            self.times = t + 1
+        else:
+            self._record(input_array)
+
+    def _record(self, input_array):
+        """:meth:`forward` when the buffers are full or the input is not a float64 column: copy or raise."""
+        t = self.times
+        if t >= self._room:
+            self._steps.reserve(t + 2)
+            StepRecorder._bind(self)
+        record_column(self._steps.x[t], input_array, self._input_name, self.input_width)
+        self.times = t + 1
+
+    def _settle(self):
+        """Compute the recorded steps not computed yet (in one kernel call)."""
+        if self._computed != self.times:
+            self._compute()
+
+    def _checked(self, bad):
+        """Raise for the step whose input a kernel found not finite (`bad` >= 0); else mark all computed."""
+        if bad >= 0:
+            raise ValueError(f"{self._input_name} of step {bad + 1} contains NaN or infinity")
+        self._computed = self.times
 
 
 def record_column(row, value, name, size):
-    """Copy the ``(size, 1)`` (or ``(size,)``) vector `value` into `row`, or raise; NaN is checked later.
-
-    A float64 array of the right shape takes a short path: this runs once per
-    forward call.
-    """
-    if type(value) is np.ndarray and value.dtype == np.float64 and value.shape in ((size, 1), (size,)):
-        row[:] = value.reshape(size)
-    else:
-        row[:] = column(value, name, size)[:, 0]
+    """Copy the ``(size, 1)`` (or ``(size,)``) vector `value` into `row`, or raise; NaN is checked later."""
+    row[:] = column(value, name, size)[:, 0]
 
 
 def extend_views(items, rows, count):
@@ -148,7 +229,12 @@ def transposed_property(name, storage, doc):
 
 
 class _Recurrent:
-    """Checks and weights shared by the two layers: one (U, W) pair per half, stored input-major."""
+    """Checks and weights shared by the two layers: one (U, W) pair per half, stored input-major.
+
+    Each half's ``[U^T | W^T]`` is one flat array (``_params`` for the
+    forward-in-time half), which the single-sequence kernels and the update
+    take whole.
+    """
 
     def __init__(self, input_width, state_width, activator, learning_rate, rng, halves):
         self.input_width = check_int(input_width, "input_width", 1)
@@ -157,14 +243,30 @@ class _Recurrent:
         self.activator = activator
         self.learning_rate = check_rate(learning_rate, "learning_rate")
         uniform = weight_source(rng)
-        for half in halves:  # "_weight" for the forward-in-time half, "_back" for the other
-            setattr(self, f"{half}_ih", input_major(uniform, state_width, input_width))
-            setattr(self, f"{half}_hh", input_major(uniform, state_width, state_width))
+        self._halves = halves  # "_weight" for the forward-in-time half, "_back" for the other
+        for half in halves:
+            setattr(self, f"{half}_params", np.empty(input_width * state_width + state_width * state_width))
+        _Recurrent._bind(self)
+        for half in halves:
+            getattr(self, f"{half}_ih").T[...] = uniform(-1e-4, 1e-4, (state_width, input_width))  # U, then W
+            getattr(self, f"{half}_hh").T[...] = uniform(-1e-4, 1e-4, (state_width, state_width))
         self._bias = np.zeros(state_width)  # the tutorial's layer has none; the kernel's stays zero
         self._grads = None
 
+    _VIEWS = frozenset({"_params", "_weight_ih", "_weight_hh", "_back_ih", "_back_hh", "_x_rows"})
 
-class RecurrentLayer(_Recurrent):
+    def _bind(self):
+        cut = self.input_width * self.state_width
+        for half in self._halves:
+            params = getattr(self, f"{half}_params")
+            setattr(self, f"{half}_ih", params[:cut].reshape(self.input_width, self.state_width))
+            setattr(self, f"{half}_hh", params[cut:].reshape(self.state_width, self.state_width))
+        self._params = self._weight_params
+        if "_steps" in self.__dict__:
+            StepRecorder._bind(self)
+
+
+class RecurrentLayer(_Recurrent, StepRecorder):
     """``s_t = f(U x_t + W s_{t-1})``, ``s_0 = 0``; U ``(state, input)``, W ``(state, state)``.
 
     Attributes the tutorial's scripts read: ``times``, ``state_list`` (``s_0
@@ -179,33 +281,21 @@ class RecurrentLayer(_Recurrent):
 
     U = transposed_property("U", "_weight_ih", "``(state_width, input_width)``")
     W = transposed_property("W", "_weight_hh", "``(state_width, state_width)``")
+    _input_name = "input_array"
 
     def __init__(self, input_width, state_width, activator, learning_rate, rng=None):
         super().__init__(input_width, state_width, activator, learning_rate, rng, ("_weight",))
         self._steps = StepBuffers(x=input_width, s=state_width)  # s[0] is s_0 = 0, s[t] is s_t
+        self._bind()
         self.reset_state()
 
     def reset_state(self):
-        self.times = 0
-        self._computed = 0
+        self._start()
         self._state_list = []
 
-    def forward(self, input_array):
-        """Add the step ``s_t = f(U x_t + W s_{t-1})``; `input_array` is ``(input_width, 1)``."""
-        self._steps.reserve(self.times + 2)
-        record_column(self._steps.x[self.times], input_array, "input_array", self.input_width)
-        self.times += 1
-
-    def _settle(self):
-        """Compute the recorded steps not computed yet, in one kernel call, and extend ``state_list``."""
-        first, last = self._computed, self.times
-        if first == last:
-            return
-        steps = self._steps
-        check_finite_steps(steps.x[first:last], first, "input_array")
-        _kernels.rnn_forward_serial(steps.x[first:last][None], self._weight_ih, self._weight_hh, self._bias, self._code,
-                             False, steps.s[first:first + 1][None], steps.s[first + 1:last + 1][None])
-        self._computed = last
+    def _compute(self):
+        self._checked(_kernels.rnn_sequence_forward(self._steps.x, self._steps.s, self._params, self._code,
+                                                    self._computed, self.times))
 
     @property
     def state_list(self):
@@ -216,20 +306,29 @@ class RecurrentLayer(_Recurrent):
     def backward(self, sensitivity_array, activator=None):
         """BPTT from ``delta_T``, the error on the last weighted input ``(state_width, 1)``, or from a list of
         one such delta per step."""
-        if self.times == 0:
+        count = self.times
+        if count == 0:
             raise RuntimeError("RecurrentLayer.backward called before forward()")
         if activator is not None:
             activation_code(activator)
-        errors = per_step_errors(sensitivity_array, self.times, self.state_width, "sensitivity_array")
-        self._settle()
-        steps, count = self._steps, self.times
-        self._deltas, self._grad_ih, self._grad_hh = _bptt(
-            steps.x[:count][None], steps.s[1:count + 1][None], self._weight_ih, self._weight_hh, self._code,
-            False, errors)
-        self._grads = (self._grad_ih, self._grad_hh)
-        self._delta_list = None
-        self.U_grad = self._grad_ih.T
-        self.W_grad = self.gradient = self._grad_hh.T
+        errors = error_column(sensitivity_array, count, self.state_width, "sensitivity_array")
+        deltas, grads = np.empty((count, self.state_width)), np.empty_like(self._params)
+        bad = _kernels.rnn_sequence_backward(self._steps.x, self._steps.s, self._params, self._code, self._computed,
+                                             count, errors, deltas, grads)
+        self._checked(bad)
+        self._deltas, self._grads, self._delta_list = deltas, grads, None
+
+    def _grad(self, which):
+        if self._grads is None:
+            raise AttributeError(f"{which} is set by backward()")
+        cut = self.input_width * self.state_width
+        if which == "U_grad":
+            return self._grads[:cut].reshape(self.input_width, self.state_width).T
+        return self._grads[cut:].reshape(self.state_width, self.state_width).T
+
+    U_grad = property(lambda self: self._grad("U_grad"), doc="U's gradient ``(state_width, input_width)``.")
+    W_grad = property(lambda self: self._grad("W_grad"), doc="W's gradient summed over time.")
+    gradient = property(lambda self: self._grad("gradient"), doc="The tutorial's name of ``W_grad``.")
 
     @property
     def delta_list(self):
@@ -237,7 +336,7 @@ class RecurrentLayer(_Recurrent):
         if self._grads is None:
             raise RuntimeError("RecurrentLayer.delta_list read before backward()")
         if self._delta_list is None:
-            self._delta_list = [np.zeros((self.state_width, 1))] + list(self._deltas[0, :, :, None])
+            self._delta_list = [np.zeros((self.state_width, 1))] + list(self._deltas[:, :, None])
         return self._delta_list
 
     @property
@@ -245,7 +344,7 @@ class RecurrentLayer(_Recurrent):
         """W's gradient term of each step, ``delta_t s_{t-1}^T``; index 0 is zero as in the tutorial."""
         if self._grads is None:
             raise RuntimeError("RecurrentLayer.gradient_list read before backward()")
-        deltas = self._deltas[0]
+        deltas = self._deltas
         terms = np.einsum("ti,tj->tij", deltas, self._steps.s[:deltas.shape[0]])
         return [np.zeros((self.state_width, self.state_width))] + list(terms)
 
@@ -254,8 +353,7 @@ class RecurrentLayer(_Recurrent):
         if self._grads is None:
             raise RuntimeError("RecurrentLayer.update called before backward()")
         self._settle()
-        self._weight_hh -= self.learning_rate * self._grad_hh
-        self._weight_ih -= self.learning_rate * self._grad_ih
+        sgd_update(self._params, self._grads, self._params, self.learning_rate, 0.0, False, 0.0)
 
 
 def _bptt(x, states, weight_ih, weight_hh, code, reverse, errors):
@@ -271,7 +369,7 @@ def _bptt(x, states, weight_ih, weight_hh, code, reverse, errors):
     return deltas, grad_ih, grad_hh
 
 
-class BiRecurrentLayer(_Recurrent):
+class BiRecurrentLayer(_Recurrent, StepRecorder):
     """The tutorial's bidirectional layer: ``s_t = f(U x_t + W s_{t-1})`` forward in time and
     ``s'_t = f(U_back x_t + W_back s'_{t+1})`` backward in time; the output at step t is ``[s_t; s'_t]``.
 
@@ -292,17 +390,13 @@ class BiRecurrentLayer(_Recurrent):
     def __init__(self, input_width, state_width, activator, learning_rate, rng=None):
         super().__init__(input_width, state_width, activator, learning_rate, rng, ("_weight", "_back"))
         self._steps = StepBuffers(x=input_width)
+        self._bind()
         self.reset_state()
 
-    def reset_state(self):
-        self.times = 0
-        self._states = None
+    _input_name = "input_array"
 
-    def forward(self, input_array):
-        """Append one step ``(input_width, 1)``."""
-        self._steps.reserve(self.times + 1)
-        record_column(self._steps.x[self.times], input_array, "input_array", self.input_width)
-        self.times += 1
+    def reset_state(self):
+        self._start()
         self._states = None
 
     def _settle(self):
@@ -310,8 +404,10 @@ class BiRecurrentLayer(_Recurrent):
         self._states = None
 
     def _run(self):
-        """Both halves' states over the whole sequence, ``(1, T, state_width)`` each (cached until changed)."""
-        if self._states is None:
+        """Both halves' states over the whole sequence, ``(1, T, state_width)`` each (cached until a step
+        is added or the weights are reached)."""
+        if self._states is None or self._computed != self.times:
+            self._computed = self.times
             x = self._steps.x[:self.times][None]
             check_finite_steps(x[0], 0, "input_array")
             ahead = np.empty((1, self.times, self.state_width))
