@@ -701,15 +701,17 @@ def _prefer_scatter(kh, kw, filters, length, plan, pad_w, group):
 
 
 @jit
-def _backward_group(x, grad_out, first, count, offsets, layout, sh, sw, ph, pw, activation_below, scatter,
+def _backward_group(x, grad_out, first, count, offsets, layout, sh, sw, ph, pw, activation_below, input_grad, scatter,
                     scatter_weights, scatter_offsets, error_offsets, plan, goffsets, gweights, pad_h, pad_w,
                     lead_h, lead_w, buf, errors, dbuf, ebuf, acc, acc_offsets, grad_x, grad_w2, grad_bias):
-    """Gradients of one group: `grad_x` rows, and sums added into `grad_w2` ``(F, C*KH*KW)`` and `grad_bias`."""
+    """Sums added into `grad_w2` ``(F, C*KH*KW)`` and `grad_bias`, and the group's `grad_x` rows if `input_grad`."""
     out_h, out_w, plane_h, seg_w, group, row, plane = layout
     _load_group(x, first, count, group, sh, sw, ph, pw, seg_w, row, plane, buf)
     _load_errors(grad_out, first, count, group, seg_w, row, errors, grad_bias)
     length = _group_length(out_h, out_w, seg_w, row, count)
     _accumulate_dots(errors, buf, offsets, length, grad_w2)
+    if not input_grad:
+        return
     if scatter:
         dbuf[:] = 0
         flat = errors.reshape(-1)
@@ -792,11 +794,14 @@ def _backward_tables(weight, height, width, sh, sw, ph, pw, layout):
 
 
 @jit(parallel=True)
-def conv2d_backward(x, weight, grad_out, sh, sw, ph, pw, activation_below, grad_x, grad_weight, grad_bias):
+def conv2d_backward(x, weight, grad_out, sh, sw, ph, pw, activation_below, input_grad, grad_x, grad_weight,
+                    grad_bias):
     """Batched backward: `grad_out` ``(N, F, OH, OW)`` is the error on the layer's weighted input.
 
     Writes `grad_x` ``(N, C, H, W)`` (times the derivative of
-    `activation_below` at `x`; IDENTITY for the plain gradient), and
+    `activation_below` at `x`; IDENTITY for the plain gradient) if
+    `input_grad` (a first layer needs none, and `grad_x` may then have no
+    samples), and
     overwrites `grad_weight` ``(F, C, KH, KW)`` and `grad_bias` ``(F,)`` with
     the sums over the batch.  Bit-identical for any thread count.
     """
@@ -814,14 +819,14 @@ def conv2d_backward(x, weight, grad_out, sh, sw, ph, pw, activation_below, grad_
     for k in prange(chunks):
         buf = np.zeros(channels * sh * sw * plane, x.dtype)
         errors = np.zeros((filters, length), x.dtype)
-        dbuf = np.empty(channels * sh * sw * plane if scatter else 0, x.dtype)
-        ebuf = np.zeros(0 if scatter else filters * pad_h * group * pad_w, x.dtype)
-        acc = np.empty(0 if scatter else channels * longest, x.dtype)
+        dbuf = np.empty(channels * sh * sw * plane if input_grad and scatter else 0, x.dtype)
+        ebuf = np.zeros(filters * pad_h * group * pad_w if input_grad and not scatter else 0, x.dtype)
+        acc = np.empty(channels * longest if input_grad and not scatter else 0, x.dtype)
         lo, hi = _chunk_bounds(count, chunks, k)
         for first in range(lo, hi, group):
             _backward_group(x, grad_out, first, min(group, hi - first), offsets, layout, sh, sw, ph, pw,
-                            activation_below, scatter, scatter_weights, scatter_offsets, error_offsets, plan,
-                            goffsets, gweights, pad_h, pad_w, lead_h, lead_w, buf, errors, dbuf, ebuf, acc,
+                            activation_below, input_grad, scatter, scatter_weights, scatter_offsets, error_offsets,
+                            plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, buf, errors, dbuf, ebuf, acc,
                             acc_offsets, grad_x, partial_w[k], partial_b[k])
     # fixed chunk order: the sums do not depend on which thread ran which chunk
     gw = grad_weight.reshape((filters, taps))
@@ -877,7 +882,7 @@ def conv_backward_sample(x, weight, bias, grad_out, sh, sw, ph, pw, activation, 
     grad_weight[:] = 0
     grad_bias[:] = 0
     _backward_group(x.reshape((1, channels, height, width)), grad_out.reshape((1,) + grad_out.shape), 0, 1,
-                    offsets, layout, sh, sw, ph, pw, activation_below, scatter, scatter_weights, scatter_offsets,
+                    offsets, layout, sh, sw, ph, pw, activation_below, True, scatter, scatter_weights, scatter_offsets,
                     error_offsets, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, buf, errors, dbuf, ebuf,
                     acc, acc_offsets, grad_x.reshape((1,) + grad_x.shape),
                     grad_weight.reshape((filters, channels * kh * kw)), grad_bias)
