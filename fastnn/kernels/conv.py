@@ -752,6 +752,38 @@ def _chunk_bounds(count, chunks, k):
     return k * count // chunks, (k + 1) * count // chunks
 
 
+@jit
+def _forward_chunk(x, w2, bias, offsets, lo, hi, sh, sw, ph, pw, layout, activation, acc_offsets, out):
+    """Forward pass of samples ``lo <= n < hi``, group by group, with the chunk's own buffers."""
+    group, plane = layout[4], layout[6]
+    buf = np.zeros(x.shape[1] * sh * sw * plane, x.dtype)
+    acc = np.empty(w2.shape[0] * _group_length(layout[0], layout[1], layout[3], layout[5], group), x.dtype)
+    for first in range(lo, hi, group):
+        _forward_group(x, w2, bias, offsets, first, min(group, hi - first), sh, sw, ph, pw, layout, activation,
+                       buf, acc, acc_offsets, out)
+
+
+@jit
+def _backward_chunk(x, grad_out, lo, hi, offsets, layout, sh, sw, ph, pw, activation_below, input_grad, scatter,
+                    scatter_weights, scatter_offsets, error_offsets, plan, goffsets, gweights, pad_h, pad_w, lead_h,
+                    lead_w, longest, acc_offsets, grad_x, grad_w2, grad_bias):
+    """Gradients of samples ``lo <= n < hi``: `grad_x` rows, sums added into `grad_w2` and `grad_bias`."""
+    channels = x.shape[1]
+    filters = grad_out.shape[1]
+    group, plane = layout[4], layout[6]
+    length = _group_length(layout[0], layout[1], layout[3], layout[5], group)
+    buf = np.zeros(channels * sh * sw * plane, x.dtype)
+    errors = np.zeros((filters, length), x.dtype)
+    dbuf = np.empty(channels * sh * sw * plane if input_grad and scatter else 0, x.dtype)
+    ebuf = np.zeros(filters * pad_h * group * pad_w if input_grad and not scatter else 0, x.dtype)
+    acc = np.empty(channels * longest if input_grad and not scatter else 0, x.dtype)
+    for first in range(lo, hi, group):
+        _backward_group(x, grad_out, first, min(group, hi - first), offsets, layout, sh, sw, ph, pw,
+                        activation_below, input_grad, scatter, scatter_weights, scatter_offsets, error_offsets,
+                        plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, buf, errors, dbuf, ebuf, acc,
+                        acc_offsets, grad_x, grad_w2, grad_bias)
+
+
 @jit(parallel=True)
 def conv2d_forward(x, weight, bias, sh, sw, ph, pw, activation, out):
     """Batched forward: `x` ``(N, C, H, W)``, `weight` ``(F, C, KH, KW)``, `bias` ``(F,)`` into `out` ``(N, F, OH, OW)``.
@@ -763,16 +795,14 @@ def conv2d_forward(x, weight, bias, sh, sw, ph, pw, activation, out):
     filters, _, kh, kw = weight.shape
     chunks = _chunk_count(count)
     layout = _layout((count + chunks - 1) // chunks, height, width, kh, kw, sh, sw, ph, pw)
-    plane, group = layout[6], layout[4]
-    offsets, longest, acc_offsets = _forward_tables(channels, filters, kh, kw, sh, sw, layout)
+    offsets, _, acc_offsets = _forward_tables(channels, filters, kh, kw, sh, sw, layout)
     w2 = weight.reshape((filters, channels * kh * kw))
-    for k in prange(chunks):
-        buf = np.zeros(channels * sh * sw * plane, x.dtype)
-        acc = np.empty(filters * longest, x.dtype)
-        lo, hi = _chunk_bounds(count, chunks, k)
-        for first in range(lo, hi, group):
-            _forward_group(x, w2, bias, offsets, first, min(group, hi - first), sh, sw, ph, pw, layout, activation,
-                           buf, acc, acc_offsets, out)
+    if chunks == 1:  # one sample: no parallel region, no threads to wake
+        _forward_chunk(x, w2, bias, offsets, 0, count, sh, sw, ph, pw, layout, activation, acc_offsets, out)
+    else:
+        for k in prange(chunks):
+            lo, hi = _chunk_bounds(count, chunks, k)
+            _forward_chunk(x, w2, bias, offsets, lo, hi, sh, sw, ph, pw, layout, activation, acc_offsets, out)
 
 
 @jit
@@ -809,25 +839,21 @@ def conv2d_backward(x, weight, grad_out, sh, sw, ph, pw, activation_below, input
     filters, _, kh, kw = weight.shape
     chunks = _chunk_count(count)
     layout = _layout((count + chunks - 1) // chunks, height, width, kh, kw, sh, sw, ph, pw)
-    plane = layout[6]
-    (offsets, length, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, scatter, scatter_weights,
+    (offsets, _, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, scatter, scatter_weights,
      scatter_offsets, error_offsets, acc_offsets, longest) = _backward_tables(
         weight, height, width, sh, sw, ph, pw, layout)
-    group = layout[4]
     taps = channels * kh * kw
     partial_w, partial_b = _partial_sums(chunks, filters, taps, x)
-    for k in prange(chunks):
-        buf = np.zeros(channels * sh * sw * plane, x.dtype)
-        errors = np.zeros((filters, length), x.dtype)
-        dbuf = np.empty(channels * sh * sw * plane if input_grad and scatter else 0, x.dtype)
-        ebuf = np.zeros(filters * pad_h * group * pad_w if input_grad and not scatter else 0, x.dtype)
-        acc = np.empty(channels * longest if input_grad and not scatter else 0, x.dtype)
-        lo, hi = _chunk_bounds(count, chunks, k)
-        for first in range(lo, hi, group):
-            _backward_group(x, grad_out, first, min(group, hi - first), offsets, layout, sh, sw, ph, pw,
-                            activation_below, input_grad, scatter, scatter_weights, scatter_offsets, error_offsets,
-                            plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, buf, errors, dbuf, ebuf, acc,
-                            acc_offsets, grad_x, partial_w[k], partial_b[k])
+    if chunks == 1:  # one sample: no parallel region, no threads to wake
+        _backward_chunk(x, grad_out, 0, count, offsets, layout, sh, sw, ph, pw, activation_below, input_grad,
+                        scatter, scatter_weights, scatter_offsets, error_offsets, plan, goffsets, gweights, pad_h,
+                        pad_w, lead_h, lead_w, longest, acc_offsets, grad_x, partial_w[0], partial_b[0])
+    else:
+        for k in prange(chunks):
+            lo, hi = _chunk_bounds(count, chunks, k)
+            _backward_chunk(x, grad_out, lo, hi, offsets, layout, sh, sw, ph, pw, activation_below, input_grad,
+                            scatter, scatter_weights, scatter_offsets, error_offsets, plan, goffsets, gweights, pad_h,
+                            pad_w, lead_h, lead_w, longest, acc_offsets, grad_x, partial_w[k], partial_b[k])
     # fixed chunk order: the sums do not depend on which thread ran which chunk
     gw = grad_weight.reshape((filters, taps))
     for f in range(filters):
