@@ -79,14 +79,14 @@ def output_size(size, kernel, padding, stride):
 # (about 100 GFLOP/s on one core here, from 80).
 
 
-@jit
+@jit(inline=True)
 def _four_slices(buf, offsets, t, length):
     """The slices ``buf[offsets[t+k] : offsets[t+k] + length]`` of taps t..t+3."""
     return (buf[offsets[t]:offsets[t] + length], buf[offsets[t + 1]:offsets[t + 1] + length],
             buf[offsets[t + 2]:offsets[t + 2] + length], buf[offsets[t + 3]:offsets[t + 3] + length])
 
 
-@jit
+@jit(inline=True)
 def _eight_slices(buf, offsets, t, length):
     """The slices ``buf[offsets[t+k] : offsets[t+k] + length]`` of taps t..t+7."""
     a0, a1, a2, a3 = _four_slices(buf, offsets, t, length)
@@ -94,21 +94,21 @@ def _eight_slices(buf, offsets, t, length):
     return a0, a1, a2, a3, a4, a5, a6, a7
 
 
-@jit
+@jit(inline=True)
 def _four_weights(weights, m, t):
     """``weights[m, t:t+4]`` as four scalars, which the compiler keeps in registers."""
     w = weights[m, t:t + 4]
     return w[0], w[1], w[2], w[3]
 
 
-@jit
+@jit(inline=True)
 def _eight_weights(weights, m, t):
     """``weights[m, t:t+8]`` as eight scalars."""
     w = weights[m, t:t + 8]
     return w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
 
 
-@jit
+@jit(inline=True)
 def _out_row(out, out_offsets, m, length):
     return out[out_offsets[m]:out_offsets[m] + length]
 
@@ -321,7 +321,7 @@ def _dots_4(rows, buf, offsets, length, out, m):
     _dots_one_at_a_time(rows, buf, offsets, length, out, m, 4, t)
 
 
-@jit
+@jit(inline=True)
 def _add_six(out, m, t, s0, s1, s2, s3, s4, s5):
     row = out[m, t:t + 6]
     row[0] += s0
