@@ -245,3 +245,17 @@ def test_first_layer_skips_the_input_gradient_with_the_same_parameter_gradients(
     layer.grads["weight"][...] = 0
     assert layer._backward(grad, need_input_grad=False) is None
     assert np.array_equal(layer.grads["weight"], full[0]) and np.array_equal(layer.grads["bias"], full[1])
+
+
+def test_a_batch_of_one_takes_the_serial_kernels_with_the_same_results():
+    rng = np.random.default_rng(12)
+    layer = Conv2D(6, 7, 3, rng=5)  # 6 channels, 7 filters, no padding: the scatter path
+    x = rng.standard_normal((3, 6, 8, 7)).astype(np.float32)
+    out = layer.forward(x)
+    grad = rng.standard_normal(out.shape).astype(np.float32)
+    grad_x = layer.backward(grad)
+    assert np.array_equal(layer.forward(x[1:2]), out[1:2])
+    assert np.array_equal(layer.backward(grad[1:2]), grad_x[1:2])
+    weight_grad = layer.grads["weight"].copy()
+    assert layer._backward(grad[1:2], need_input_grad=False) is None
+    assert np.array_equal(layer.grads["weight"], weight_grad)

@@ -76,48 +76,17 @@ def output_size(size, kernel, padding, stride):
 # sums), the slices' values and the output rows all fit in the 32 vector
 # registers.  Blocks of 8 taps x 4 rows spilled the 32 weights to the stack
 # and reloaded one per multiply-add; 4 taps x 6 rows keeps them in registers
-# (about 100 GFLOP/s on one core here, from 80).
-
-
-@jit(inline=True)
-def _four_slices(buf, offsets, t, length):
-    """The slices ``buf[offsets[t+k] : offsets[t+k] + length]`` of taps t..t+3."""
-    return (buf[offsets[t]:offsets[t] + length], buf[offsets[t + 1]:offsets[t + 1] + length],
-            buf[offsets[t + 2]:offsets[t + 2] + length], buf[offsets[t + 3]:offsets[t + 3] + length])
-
-
-@jit(inline=True)
-def _eight_slices(buf, offsets, t, length):
-    """The slices ``buf[offsets[t+k] : offsets[t+k] + length]`` of taps t..t+7."""
-    a0, a1, a2, a3 = _four_slices(buf, offsets, t, length)
-    a4, a5, a6, a7 = _four_slices(buf, offsets, t + 4, length)
-    return a0, a1, a2, a3, a4, a5, a6, a7
-
-
-@jit(inline=True)
-def _four_weights(weights, m, t):
-    """``weights[m, t:t+4]`` as four scalars, which the compiler keeps in registers."""
-    w = weights[m, t:t + 4]
-    return w[0], w[1], w[2], w[3]
-
-
-@jit(inline=True)
-def _eight_weights(weights, m, t):
-    """``weights[m, t:t+8]`` as eight scalars."""
-    w = weights[m, t:t + 8]
-    return w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
-
-
-@jit(inline=True)
-def _out_row(out, out_offsets, m, length):
-    return out[out_offsets[m]:out_offsets[m] + length]
+# (about 100 GFLOP/s on one core here, from 80).  The slices are taken in the
+# block's own function: views returned by a helper call cost two atomic
+# reference-count updates each, which tripled the time of a pass over the
+# 136 positions of one 10x10 output (a batch of one).
 
 
 @jit
 def _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, m, rows, t):
     """Taps t.. of rows m..m+rows-1 of :func:`_accumulate_taps`, one tap per pass (the few left over)."""
     for r in range(m, m + rows):
-        o = _out_row(out, out_offsets, r, length)
+        o = out[out_offsets[r]:out_offsets[r] + length]
         for k in range(t, weights.shape[1]):
             a = buf[offsets[k]:offsets[k] + length]
             w = weights[r, k]
@@ -128,21 +97,24 @@ def _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, m, rows
 @jit
 def _taps_6(buf, offsets, weights, length, out, out_offsets, m):
     """Rows m..m+5 of :func:`_accumulate_taps`, four taps per pass."""
-    o0 = _out_row(out, out_offsets, m, length)
-    o1 = _out_row(out, out_offsets, m + 1, length)
-    o2 = _out_row(out, out_offsets, m + 2, length)
-    o3 = _out_row(out, out_offsets, m + 3, length)
-    o4 = _out_row(out, out_offsets, m + 4, length)
-    o5 = _out_row(out, out_offsets, m + 5, length)
+    o0 = out[out_offsets[m]:out_offsets[m] + length]
+    o1 = out[out_offsets[m + 1]:out_offsets[m + 1] + length]
+    o2 = out[out_offsets[m + 2]:out_offsets[m + 2] + length]
+    o3 = out[out_offsets[m + 3]:out_offsets[m + 3] + length]
+    o4 = out[out_offsets[m + 4]:out_offsets[m + 4] + length]
+    o5 = out[out_offsets[m + 5]:out_offsets[m + 5] + length]
     t = 0
     while t + 4 <= weights.shape[1]:
-        a0, a1, a2, a3 = _four_slices(buf, offsets, t, length)
-        w00, w01, w02, w03 = _four_weights(weights, m, t)
-        w10, w11, w12, w13 = _four_weights(weights, m + 1, t)
-        w20, w21, w22, w23 = _four_weights(weights, m + 2, t)
-        w30, w31, w32, w33 = _four_weights(weights, m + 3, t)
-        w40, w41, w42, w43 = _four_weights(weights, m + 4, t)
-        w50, w51, w52, w53 = _four_weights(weights, m + 5, t)
+        a0 = buf[offsets[t]:offsets[t] + length]
+        a1 = buf[offsets[t + 1]:offsets[t + 1] + length]
+        a2 = buf[offsets[t + 2]:offsets[t + 2] + length]
+        a3 = buf[offsets[t + 3]:offsets[t + 3] + length]
+        w00, w01, w02, w03 = weights[m, t], weights[m, t + 1], weights[m, t + 2], weights[m, t + 3]
+        w10, w11, w12, w13 = weights[m + 1, t], weights[m + 1, t + 1], weights[m + 1, t + 2], weights[m + 1, t + 3]
+        w20, w21, w22, w23 = weights[m + 2, t], weights[m + 2, t + 1], weights[m + 2, t + 2], weights[m + 2, t + 3]
+        w30, w31, w32, w33 = weights[m + 3, t], weights[m + 3, t + 1], weights[m + 3, t + 2], weights[m + 3, t + 3]
+        w40, w41, w42, w43 = weights[m + 4, t], weights[m + 4, t + 1], weights[m + 4, t + 2], weights[m + 4, t + 3]
+        w50, w51, w52, w53 = weights[m + 5, t], weights[m + 5, t + 1], weights[m + 5, t + 2], weights[m + 5, t + 3]
         for p in range(length):
             x0 = a0[p]
             x1 = a1[p]
@@ -161,17 +133,20 @@ def _taps_6(buf, offsets, weights, length, out, out_offsets, m):
 @jit
 def _taps_4(buf, offsets, weights, length, out, out_offsets, m):
     """Rows m..m+3 of :func:`_accumulate_taps`, four taps per pass."""
-    o0 = _out_row(out, out_offsets, m, length)
-    o1 = _out_row(out, out_offsets, m + 1, length)
-    o2 = _out_row(out, out_offsets, m + 2, length)
-    o3 = _out_row(out, out_offsets, m + 3, length)
+    o0 = out[out_offsets[m]:out_offsets[m] + length]
+    o1 = out[out_offsets[m + 1]:out_offsets[m + 1] + length]
+    o2 = out[out_offsets[m + 2]:out_offsets[m + 2] + length]
+    o3 = out[out_offsets[m + 3]:out_offsets[m + 3] + length]
     t = 0
     while t + 4 <= weights.shape[1]:
-        a0, a1, a2, a3 = _four_slices(buf, offsets, t, length)
-        w00, w01, w02, w03 = _four_weights(weights, m, t)
-        w10, w11, w12, w13 = _four_weights(weights, m + 1, t)
-        w20, w21, w22, w23 = _four_weights(weights, m + 2, t)
-        w30, w31, w32, w33 = _four_weights(weights, m + 3, t)
+        a0 = buf[offsets[t]:offsets[t] + length]
+        a1 = buf[offsets[t + 1]:offsets[t + 1] + length]
+        a2 = buf[offsets[t + 2]:offsets[t + 2] + length]
+        a3 = buf[offsets[t + 3]:offsets[t + 3] + length]
+        w00, w01, w02, w03 = weights[m, t], weights[m, t + 1], weights[m, t + 2], weights[m, t + 3]
+        w10, w11, w12, w13 = weights[m + 1, t], weights[m + 1, t + 1], weights[m + 1, t + 2], weights[m + 1, t + 3]
+        w20, w21, w22, w23 = weights[m + 2, t], weights[m + 2, t + 1], weights[m + 2, t + 2], weights[m + 2, t + 3]
+        w30, w31, w32, w33 = weights[m + 3, t], weights[m + 3, t + 1], weights[m + 3, t + 2], weights[m + 3, t + 3]
         for p in range(length):
             x0 = a0[p]
             x1 = a1[p]
@@ -188,13 +163,22 @@ def _taps_4(buf, offsets, weights, length, out, out_offsets, m):
 @jit
 def _taps_2(buf, offsets, weights, length, out, out_offsets, m):
     """Rows m, m+1 of :func:`_accumulate_taps`, eight taps per pass."""
-    o0 = _out_row(out, out_offsets, m, length)
-    o1 = _out_row(out, out_offsets, m + 1, length)
+    o0 = out[out_offsets[m]:out_offsets[m] + length]
+    o1 = out[out_offsets[m + 1]:out_offsets[m + 1] + length]
     t = 0
     while t + 8 <= weights.shape[1]:
-        a0, a1, a2, a3, a4, a5, a6, a7 = _eight_slices(buf, offsets, t, length)
-        w00, w01, w02, w03, w04, w05, w06, w07 = _eight_weights(weights, m, t)
-        w10, w11, w12, w13, w14, w15, w16, w17 = _eight_weights(weights, m + 1, t)
+        a0 = buf[offsets[t]:offsets[t] + length]
+        a1 = buf[offsets[t + 1]:offsets[t + 1] + length]
+        a2 = buf[offsets[t + 2]:offsets[t + 2] + length]
+        a3 = buf[offsets[t + 3]:offsets[t + 3] + length]
+        a4 = buf[offsets[t + 4]:offsets[t + 4] + length]
+        a5 = buf[offsets[t + 5]:offsets[t + 5] + length]
+        a6 = buf[offsets[t + 6]:offsets[t + 6] + length]
+        a7 = buf[offsets[t + 7]:offsets[t + 7] + length]
+        w00, w01, w02, w03 = weights[m, t], weights[m, t + 1], weights[m, t + 2], weights[m, t + 3]
+        w04, w05, w06, w07 = weights[m, t + 4], weights[m, t + 5], weights[m, t + 6], weights[m, t + 7]
+        w10, w11, w12, w13 = weights[m + 1, t], weights[m + 1, t + 1], weights[m + 1, t + 2], weights[m + 1, t + 3]
+        w14, w15, w16, w17 = weights[m + 1, t + 4], weights[m + 1, t + 5], weights[m + 1, t + 6], weights[m + 1, t + 7]
         for p in range(length):
             x0 = a0[p]
             x1 = a1[p]
@@ -204,8 +188,10 @@ def _taps_2(buf, offsets, weights, length, out, out_offsets, m):
             x5 = a5[p]
             x6 = a6[p]
             x7 = a7[p]
-            o0[p] += w00 * x0 + w01 * x1 + w02 * x2 + w03 * x3 + w04 * x4 + w05 * x5 + w06 * x6 + w07 * x7
-            o1[p] += w10 * x0 + w11 * x1 + w12 * x2 + w13 * x3 + w14 * x4 + w15 * x5 + w16 * x6 + w17 * x7
+            o0[p] += (w00 * x0 + w01 * x1 + w02 * x2 + w03 * x3
+                      + w04 * x4 + w05 * x5 + w06 * x6 + w07 * x7)
+            o1[p] += (w10 * x0 + w11 * x1 + w12 * x2 + w13 * x3
+                      + w14 * x4 + w15 * x5 + w16 * x6 + w17 * x7)
         t += 8
     _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, m, 2, t)
 
@@ -213,14 +199,30 @@ def _taps_2(buf, offsets, weights, length, out, out_offsets, m):
 @jit
 def _taps_1(buf, offsets, weights, length, out, out_offsets, m):
     """Row m of :func:`_accumulate_taps`, eight taps per pass."""
-    o0 = _out_row(out, out_offsets, m, length)
+    o0 = out[out_offsets[m]:out_offsets[m] + length]
     t = 0
     while t + 8 <= weights.shape[1]:
-        a0, a1, a2, a3, a4, a5, a6, a7 = _eight_slices(buf, offsets, t, length)
-        w00, w01, w02, w03, w04, w05, w06, w07 = _eight_weights(weights, m, t)
+        a0 = buf[offsets[t]:offsets[t] + length]
+        a1 = buf[offsets[t + 1]:offsets[t + 1] + length]
+        a2 = buf[offsets[t + 2]:offsets[t + 2] + length]
+        a3 = buf[offsets[t + 3]:offsets[t + 3] + length]
+        a4 = buf[offsets[t + 4]:offsets[t + 4] + length]
+        a5 = buf[offsets[t + 5]:offsets[t + 5] + length]
+        a6 = buf[offsets[t + 6]:offsets[t + 6] + length]
+        a7 = buf[offsets[t + 7]:offsets[t + 7] + length]
+        w00, w01, w02, w03 = weights[m, t], weights[m, t + 1], weights[m, t + 2], weights[m, t + 3]
+        w04, w05, w06, w07 = weights[m, t + 4], weights[m, t + 5], weights[m, t + 6], weights[m, t + 7]
         for p in range(length):
-            o0[p] += (w00 * a0[p] + w01 * a1[p] + w02 * a2[p] + w03 * a3[p]
-                      + w04 * a4[p] + w05 * a5[p] + w06 * a6[p] + w07 * a7[p])
+            x0 = a0[p]
+            x1 = a1[p]
+            x2 = a2[p]
+            x3 = a3[p]
+            x4 = a4[p]
+            x5 = a5[p]
+            x6 = a6[p]
+            x7 = a7[p]
+            o0[p] += (w00 * x0 + w01 * x1 + w02 * x2 + w03 * x3
+                      + w04 * x4 + w05 * x5 + w06 * x6 + w07 * x7)
         t += 8
     _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, m, 1, t)
 
@@ -270,7 +272,10 @@ def _dots_4(rows, buf, offsets, length, out, m):
     r3 = rows[m + 3, :length]
     t = 0
     while t + 6 <= out.shape[1]:
-        a0, a1, a2, a3 = _four_slices(buf, offsets, t, length)
+        a0 = buf[offsets[t]:offsets[t] + length]
+        a1 = buf[offsets[t + 1]:offsets[t + 1] + length]
+        a2 = buf[offsets[t + 2]:offsets[t + 2] + length]
+        a3 = buf[offsets[t + 3]:offsets[t + 3] + length]
         a4 = buf[offsets[t + 4]:offsets[t + 4] + length]
         a5 = buf[offsets[t + 5]:offsets[t + 5] + length]
         zero = type(out[m, t])(0)
@@ -313,23 +318,32 @@ def _dots_4(rows, buf, offsets, length, out, m):
             s15 += d1 * x
             s25 += d2 * x
             s35 += d3 * x
-        _add_six(out, m, t, s00, s01, s02, s03, s04, s05)
-        _add_six(out, m + 1, t, s10, s11, s12, s13, s14, s15)
-        _add_six(out, m + 2, t, s20, s21, s22, s23, s24, s25)
-        _add_six(out, m + 3, t, s30, s31, s32, s33, s34, s35)
+        out[m, t] += s00
+        out[m, t + 1] += s01
+        out[m, t + 2] += s02
+        out[m, t + 3] += s03
+        out[m, t + 4] += s04
+        out[m, t + 5] += s05
+        out[m + 1, t] += s10
+        out[m + 1, t + 1] += s11
+        out[m + 1, t + 2] += s12
+        out[m + 1, t + 3] += s13
+        out[m + 1, t + 4] += s14
+        out[m + 1, t + 5] += s15
+        out[m + 2, t] += s20
+        out[m + 2, t + 1] += s21
+        out[m + 2, t + 2] += s22
+        out[m + 2, t + 3] += s23
+        out[m + 2, t + 4] += s24
+        out[m + 2, t + 5] += s25
+        out[m + 3, t] += s30
+        out[m + 3, t + 1] += s31
+        out[m + 3, t + 2] += s32
+        out[m + 3, t + 3] += s33
+        out[m + 3, t + 4] += s34
+        out[m + 3, t + 5] += s35
         t += 6
     _dots_one_at_a_time(rows, buf, offsets, length, out, m, 4, t)
-
-
-@jit(inline=True)
-def _add_six(out, m, t, s0, s1, s2, s3, s4, s5):
-    row = out[m, t:t + 6]
-    row[0] += s0
-    row[1] += s1
-    row[2] += s2
-    row[3] += s3
-    row[4] += s4
-    row[5] += s5
 
 
 @jit
@@ -339,7 +353,14 @@ def _dots_2(rows, buf, offsets, length, out, m):
     r1 = rows[m + 1, :length]
     t = 0
     while t + 8 <= out.shape[1]:
-        a0, a1, a2, a3, a4, a5, a6, a7 = _eight_slices(buf, offsets, t, length)
+        a0 = buf[offsets[t]:offsets[t] + length]
+        a1 = buf[offsets[t + 1]:offsets[t + 1] + length]
+        a2 = buf[offsets[t + 2]:offsets[t + 2] + length]
+        a3 = buf[offsets[t + 3]:offsets[t + 3] + length]
+        a4 = buf[offsets[t + 4]:offsets[t + 4] + length]
+        a5 = buf[offsets[t + 5]:offsets[t + 5] + length]
+        a6 = buf[offsets[t + 6]:offsets[t + 6] + length]
+        a7 = buf[offsets[t + 7]:offsets[t + 7] + length]
         zero = type(out[m, t])(0)
         s00 = s01 = s02 = s03 = s04 = s05 = s06 = s07 = zero
         s10 = s11 = s12 = s13 = s14 = s15 = s16 = s17 = zero
@@ -370,10 +391,20 @@ def _dots_2(rows, buf, offsets, length, out, m):
             x = a7[p]
             s07 += d0 * x
             s17 += d1 * x
-        _add_six(out, m, t, s00, s01, s02, s03, s04, s05)
+        out[m, t] += s00
+        out[m, t + 1] += s01
+        out[m, t + 2] += s02
+        out[m, t + 3] += s03
+        out[m, t + 4] += s04
+        out[m, t + 5] += s05
         out[m, t + 6] += s06
         out[m, t + 7] += s07
-        _add_six(out, m + 1, t, s10, s11, s12, s13, s14, s15)
+        out[m + 1, t] += s10
+        out[m + 1, t + 1] += s11
+        out[m + 1, t + 2] += s12
+        out[m + 1, t + 3] += s13
+        out[m + 1, t + 4] += s14
+        out[m + 1, t + 5] += s15
         out[m + 1, t + 6] += s16
         out[m + 1, t + 7] += s17
         t += 8
@@ -797,12 +828,9 @@ def conv2d_forward(x, weight, bias, sh, sw, ph, pw, activation, out):
     layout = _layout((count + chunks - 1) // chunks, height, width, kh, kw, sh, sw, ph, pw)
     offsets, _, acc_offsets = _forward_tables(channels, filters, kh, kw, sh, sw, layout)
     w2 = weight.reshape((filters, channels * kh * kw))
-    if chunks == 1:  # one sample: no parallel region, no threads to wake
-        _forward_chunk(x, w2, bias, offsets, 0, count, sh, sw, ph, pw, layout, activation, acc_offsets, out)
-    else:
-        for k in prange(chunks):
-            lo, hi = _chunk_bounds(count, chunks, k)
-            _forward_chunk(x, w2, bias, offsets, lo, hi, sh, sw, ph, pw, layout, activation, acc_offsets, out)
+    for k in prange(chunks):
+        lo, hi = _chunk_bounds(count, chunks, k)
+        _forward_chunk(x, w2, bias, offsets, lo, hi, sh, sw, ph, pw, layout, activation, acc_offsets, out)
 
 
 @jit
@@ -844,16 +872,11 @@ def conv2d_backward(x, weight, grad_out, sh, sw, ph, pw, activation_below, input
         weight, height, width, sh, sw, ph, pw, layout)
     taps = channels * kh * kw
     partial_w, partial_b = _partial_sums(chunks, filters, taps, x)
-    if chunks == 1:  # one sample: no parallel region, no threads to wake
-        _backward_chunk(x, grad_out, 0, count, offsets, layout, sh, sw, ph, pw, activation_below, input_grad,
+    for k in prange(chunks):
+        lo, hi = _chunk_bounds(count, chunks, k)
+        _backward_chunk(x, grad_out, lo, hi, offsets, layout, sh, sw, ph, pw, activation_below, input_grad,
                         scatter, scatter_weights, scatter_offsets, error_offsets, plan, goffsets, gweights, pad_h,
-                        pad_w, lead_h, lead_w, longest, acc_offsets, grad_x, partial_w[0], partial_b[0])
-    else:
-        for k in prange(chunks):
-            lo, hi = _chunk_bounds(count, chunks, k)
-            _backward_chunk(x, grad_out, lo, hi, offsets, layout, sh, sw, ph, pw, activation_below, input_grad,
-                            scatter, scatter_weights, scatter_offsets, error_offsets, plan, goffsets, gweights, pad_h,
-                            pad_w, lead_h, lead_w, longest, acc_offsets, grad_x, partial_w[k], partial_b[k])
+                        pad_w, lead_h, lead_w, longest, acc_offsets, grad_x, partial_w[k], partial_b[k])
     # fixed chunk order: the sums do not depend on which thread ran which chunk
     gw = grad_weight.reshape((filters, taps))
     for f in range(filters):
@@ -870,45 +893,41 @@ def conv2d_backward(x, weight, grad_out, sh, sw, ph, pw, activation_below, input
 
 @jit
 def conv_forward_sample(x, weight, bias, sh, sw, ph, pw, activation, out):
-    """One sample (the tutorial's ``ConvLayer.forward``): `x` ``(C, H, W)`` into `out` ``(F, OH, OW)``."""
+    """One sample, serial: `x` ``(C, H, W)`` into `out` ``(F, OH, OW)``.
+
+    The tutorial's ``ConvLayer.forward``, and Conv2D on a batch of one (no
+    parallel region: no threads to wake).
+    """
     channels, height, width = x.shape
     filters, _, kh, kw = weight.shape
     layout = _layout(1, height, width, kh, kw, sh, sw, ph, pw)
-    offsets, longest, acc_offsets = _forward_tables(channels, filters, kh, kw, sh, sw, layout)
-    buf = np.zeros(channels * sh * sw * layout[6], x.dtype)
-    acc = np.empty(filters * longest, x.dtype)
-    _forward_group(x.reshape((1, channels, height, width)), weight.reshape((filters, channels * kh * kw)), bias,
-                   offsets, 0, 1, sh, sw, ph, pw, layout, activation, buf, acc, acc_offsets,
-                   out.reshape((1,) + out.shape))
+    offsets, _, acc_offsets = _forward_tables(channels, filters, kh, kw, sh, sw, layout)
+    _forward_chunk(x.reshape((1, channels, height, width)), weight.reshape((filters, channels * kh * kw)), bias,
+                   offsets, 0, 1, sh, sw, ph, pw, layout, activation, acc_offsets, out.reshape((1,) + out.shape))
 
 
 @jit
-def conv_backward_sample(x, weight, bias, grad_out, sh, sw, ph, pw, activation, activation_below,
-                         out, grad_x, grad_weight, grad_bias):
-    """One sample (the tutorial's ``ConvLayer.backward``): forward again into `out`, then gradients.
+def conv_gradients_sample(x, weight, grad_out, sh, sw, ph, pw, activation_below, input_grad, grad_x, grad_weight,
+                          grad_bias):
+    """One sample, serial: the tutorial's ``ConvLayer.backward`` after its forward pass, Conv2D on a batch of one.
 
     `grad_out` ``(F, OH, OW)`` is the sensitivity map of this layer;
     `grad_x` ``(C, H, W)`` receives the sensitivity map of the layer below
-    (times the derivative of `activation_below` at `x`), `grad_weight`
-    ``(F, C, KH, KW)`` and `grad_bias` ``(F,)`` are overwritten.
+    (times the derivative of `activation_below` at `x`) if `input_grad`
+    (else it may have no channels), `grad_weight` ``(F, C, KH, KW)`` and
+    `grad_bias` ``(F,)`` are overwritten.  No parallel region: a batch of
+    one wakes no threads.
     """
-    conv_forward_sample(x, weight, bias, sh, sw, ph, pw, activation, out)
     channels, height, width = x.shape
     filters, _, kh, kw = weight.shape
     layout = _layout(1, height, width, kh, kw, sh, sw, ph, pw)
-    plane = layout[6]
-    (offsets, length, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, scatter, scatter_weights,
+    (offsets, _, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, scatter, scatter_weights,
      scatter_offsets, error_offsets, acc_offsets, longest) = _backward_tables(
         weight, height, width, sh, sw, ph, pw, layout)
-    buf = np.zeros(channels * sh * sw * plane, x.dtype)
-    errors = np.zeros((filters, length), x.dtype)
-    dbuf = np.empty(channels * sh * sw * plane if scatter else 0, x.dtype)
-    ebuf = np.zeros(0 if scatter else filters * pad_h * pad_w, x.dtype)
-    acc = np.empty(0 if scatter else channels * longest, x.dtype)
     grad_weight[:] = 0
     grad_bias[:] = 0
-    _backward_group(x.reshape((1, channels, height, width)), grad_out.reshape((1,) + grad_out.shape), 0, 1,
-                    offsets, layout, sh, sw, ph, pw, activation_below, True, scatter, scatter_weights, scatter_offsets,
-                    error_offsets, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, buf, errors, dbuf, ebuf,
-                    acc, acc_offsets, grad_x.reshape((1,) + grad_x.shape),
+    _backward_chunk(x.reshape((1, channels, height, width)), grad_out.reshape((1,) + grad_out.shape), 0, 1,
+                    offsets, layout, sh, sw, ph, pw, activation_below, input_grad, scatter, scatter_weights,
+                    scatter_offsets, error_offsets, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, longest,
+                    acc_offsets, grad_x.reshape((1,) + grad_x.shape),
                     grad_weight.reshape((filters, channels * kh * kw)), grad_bias)
