@@ -25,7 +25,7 @@ contiguous slice of that buffer, so each output plane is a sum of
 ``weight * slice`` terms over contiguous memory (the ``KW - 1`` columns
 where a window would wrap around are computed and dropped).  Small images
 of one batch chunk lie side by side in that buffer, so the slices stay
-long.  Taps go eight at a time and output channels four at a time, with
+long.  Taps go four at a time and output channels six at a time, with
 scalar weights, so the inner loop is one vectorised pass that keeps the
 weights in registers.
 
@@ -41,8 +41,10 @@ shapes picks one per call.
 Batched kernels run over fixed chunks of the batch in parallel (``prange``);
 the chunk count depends on the batch size only, and the per-chunk gradient
 buffers are added in chunk order, so results do not depend on the thread
-count.  Kernels trust their callers: shapes, dtypes and ``OH, OW >= 1`` are
-validated by the Python fronts.
+count.  The ``*_sample`` kernels do one sample without a parallel region
+(Conv2D uses them for a batch of one), and the backward pass can skip the
+input gradient (a model's first layer).  Kernels trust their callers:
+shapes, dtypes and ``OH, OW >= 1`` are validated by the Python fronts.
 """
 
 import numpy as np
