@@ -77,7 +77,7 @@ def test_big_batches_cover_both_input_gradient_methods():
         layout = kernels._layout(-(-count // chunks), height, width, *kernel, *stride, *padding)
         assert layout[4] > 1, "no chunk holds a group of several samples"
         tables = kernels._backward_tables(np.zeros((filters, channels, *kernel)), height, width, *stride, *padding,
-                                          layout)
+                                          layout, True)
         methods.add(bool(tables[9]))
     assert methods == {True, False}
 

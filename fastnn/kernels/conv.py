@@ -593,7 +593,7 @@ def _load_errors(grad_out, first, count, group, seg_w, row, errors, grad_bias):
 
 
 @jit
-def _gather_plan(weight, height, width, sh, sw, ph, pw, out_h, out_w, group):
+def _gather_plan(weight, height, width, sh, sw, ph, pw, out_h, out_w, group, with_weights):
     """Tap tables for the sensitivity map of the layer below, computed as the tutorial does.
 
     The tutorial expands the error map for the stride, pads it and convolves
@@ -608,7 +608,8 @@ def _gather_plan(weight, height, width, sh, sw, ph, pw, out_h, out_w, group):
     ``u0 <= u < u1`` (columns likewise); its taps are ``offsets[first :
     next first]``, with weights ``weights[C*first : C*next first]`` as a
     ``(C, taps)`` block.  Also ``pad_h, pad_w, lead_h, lead_w``: plane size
-    and the zero rows and columns before each error map.
+    and the zero rows and columns before each error map.  Without
+    `with_weights` the weights are left out (empty).
     """
     filters, channels, kh, kw = weight.shape
     lead_h = (kh + sh - 1) // sh - 1
@@ -618,7 +619,7 @@ def _gather_plan(weight, height, width, sh, sw, ph, pw, out_h, out_w, group):
     row = group * pad_w
     plan = np.zeros((sh * sw + 1, 7), np.int64)
     offsets = np.empty(filters * kh * kw, np.int64)
-    weights = np.empty(filters * kh * kw * channels, weight.dtype)
+    weights = np.empty(filters * kh * kw * channels if with_weights else 0, weight.dtype)
     first = 0
     for ry in range(sh):
         for rx in range(sw):
@@ -635,13 +636,14 @@ def _gather_plan(weight, height, width, sh, sw, ph, pw, out_h, out_w, group):
             plan[r, 5] = max(v0, (pw + width - rx + sw - 1) // sw)
             plan[r, 6] = first
             taps = filters * ka * kb
-            block = weights[channels * first:channels * (first + taps)].reshape((channels, taps))
+            block = weights[channels * first:channels * (first + taps) if with_weights else 0]
+            block = block.reshape((channels if with_weights else 0, taps))
             t = 0
             for f in range(filters):
                 for a in range(ka):
                     for b in range(kb):
                         offsets[first + t] = (f * pad_h + u0 - a + lead_h) * row + v0 - b + lead_w
-                        for c in range(channels):
+                        for c in range(block.shape[0]):
                             block[c, t] = weight[f, c, ry + a * sh, rx + b * sw]
                         t += 1
             first += taps
@@ -698,12 +700,13 @@ def _gather_group(grad_out, first, count, group, plan, offsets, weights, pad_h, 
 
 
 @jit
-def _scatter_plan(weight, forward_offsets):
-    """Weights ``(KH*KW, C, F)`` and output offsets ``(KH*KW, C)`` for :func:`_scatter_group`."""
+def _scatter_plan(weight, forward_offsets, used):
+    """Weights ``(KH*KW, C, F)`` and output offsets ``(KH*KW, C)`` of the scatter (empty unless `used`)."""
     filters, channels, kh, kw = weight.shape
-    weights = np.empty((kh * kw, channels, filters), weight.dtype)
-    out_offsets = np.empty((kh * kw, channels), np.int64)
-    for i in range(kh):
+    taps = kh * kw if used else 0
+    weights = np.empty((taps, channels, filters), weight.dtype)
+    out_offsets = np.empty((taps, channels), np.int64)
+    for i in range(kh if used else 0):
         for j in range(kw):
             for c in range(channels):
                 out_offsets[i * kw + j, c] = forward_offsets[(c * kh + i) * kw + j]
@@ -836,16 +839,22 @@ def conv2d_forward(x, weight, bias, sh, sw, ph, pw, activation, out):
 
 
 @jit
-def _backward_tables(weight, height, width, sh, sw, ph, pw, layout):
-    """Everything the backward pass derives from the weights and shapes once per call."""
+def _backward_tables(weight, height, width, sh, sw, ph, pw, layout, input_grad):
+    """Everything the backward pass derives from the weights and shapes once per call.
+
+    Weight tables of the input gradient only for the method chosen, and
+    none without `input_grad`.
+    """
     out_h, out_w, plane_h, seg_w, group, row, plane = layout
     filters, channels, kh, kw = weight.shape
     offsets = _forward_offsets(channels, kh, kw, sh, sw, row, plane)
     length = _group_length(out_h, out_w, seg_w, row, group)
     plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w = _gather_plan(
-        weight, height, width, sh, sw, ph, pw, out_h, out_w, group)
+        weight, height, width, sh, sw, ph, pw, out_h, out_w, group, False)
     scatter = _prefer_scatter(kh, kw, filters, length, plan, pad_w, group)
-    scatter_weights, scatter_offsets = _scatter_plan(weight, offsets)
+    if input_grad and not scatter:
+        gweights = _gather_plan(weight, height, width, sh, sw, ph, pw, out_h, out_w, group, True)[2]
+    scatter_weights, scatter_offsets = _scatter_plan(weight, offsets, input_grad and scatter)
     longest = 0
     for r in range(plan.shape[0] - 1):
         longest = max(longest, _gather_length(plan, r, pad_w, group * pad_w, group))
@@ -871,7 +880,7 @@ def conv2d_backward(x, weight, grad_out, sh, sw, ph, pw, activation_below, input
     layout = _layout((count + chunks - 1) // chunks, height, width, kh, kw, sh, sw, ph, pw)
     (offsets, _, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, scatter, scatter_weights,
      scatter_offsets, error_offsets, acc_offsets, longest) = _backward_tables(
-        weight, height, width, sh, sw, ph, pw, layout)
+        weight, height, width, sh, sw, ph, pw, layout, input_grad)
     taps = channels * kh * kw
     partial_w, partial_b = _partial_sums(chunks, filters, taps, x)
     for k in prange(chunks):
@@ -925,7 +934,7 @@ def conv_gradients_sample(x, weight, grad_out, sh, sw, ph, pw, activation_below,
     layout = _layout(1, height, width, kh, kw, sh, sw, ph, pw)
     (offsets, _, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, scatter, scatter_weights,
      scatter_offsets, error_offsets, acc_offsets, longest) = _backward_tables(
-        weight, height, width, sh, sw, ph, pw, layout)
+        weight, height, width, sh, sw, ph, pw, layout, input_grad)
     grad_weight[:] = 0
     grad_bias[:] = 0
     _backward_chunk(x.reshape((1, channels, height, width)), grad_out.reshape((1,) + grad_out.shape), 0, 1,
