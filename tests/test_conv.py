@@ -215,7 +215,7 @@ def test_bad_input_is_refused_with_both_shapes():
 
 @pytest.mark.parametrize("rows, taps", [(1, 3), (2, 9), (3, 8), (5, 13), (6, 4), (7, 10), (11, 17), (16, 25)])
 def test_register_blocked_engines_match_plain_sums(rows, taps):
-    """Every row block (6, 4, 2, 1 rows; 4 rows of dots) and every tap remainder, against the formula."""
+    """Every row block (6, 4, 1 rows of taps; 4, 2, 1 rows of dots) and every tap remainder, against the formula."""
     rng = np.random.default_rng(rows * 100 + taps)
     length = 37
     buf = rng.standard_normal(400)

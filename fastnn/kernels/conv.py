@@ -129,7 +129,6 @@ def _taps_6(buf, offsets, weights, length, out, out_offsets, m):
             o4[p] += w40 * x0 + w41 * x1 + w42 * x2 + w43 * x3
             o5[p] += w50 * x0 + w51 * x1 + w52 * x2 + w53 * x3
         t += 4
-    _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, m, 6, t)
 
 
 @jit
@@ -159,43 +158,6 @@ def _taps_4(buf, offsets, weights, length, out, out_offsets, m):
             o2[p] += w20 * x0 + w21 * x1 + w22 * x2 + w23 * x3
             o3[p] += w30 * x0 + w31 * x1 + w32 * x2 + w33 * x3
         t += 4
-    _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, m, 4, t)
-
-
-@jit
-def _taps_2(buf, offsets, weights, length, out, out_offsets, m):
-    """Rows m, m+1 of :func:`_accumulate_taps`, eight taps per pass."""
-    o0 = out[out_offsets[m]:out_offsets[m] + length]
-    o1 = out[out_offsets[m + 1]:out_offsets[m + 1] + length]
-    t = 0
-    while t + 8 <= weights.shape[1]:
-        a0 = buf[offsets[t]:offsets[t] + length]
-        a1 = buf[offsets[t + 1]:offsets[t + 1] + length]
-        a2 = buf[offsets[t + 2]:offsets[t + 2] + length]
-        a3 = buf[offsets[t + 3]:offsets[t + 3] + length]
-        a4 = buf[offsets[t + 4]:offsets[t + 4] + length]
-        a5 = buf[offsets[t + 5]:offsets[t + 5] + length]
-        a6 = buf[offsets[t + 6]:offsets[t + 6] + length]
-        a7 = buf[offsets[t + 7]:offsets[t + 7] + length]
-        w00, w01, w02, w03 = weights[m, t], weights[m, t + 1], weights[m, t + 2], weights[m, t + 3]
-        w04, w05, w06, w07 = weights[m, t + 4], weights[m, t + 5], weights[m, t + 6], weights[m, t + 7]
-        w10, w11, w12, w13 = weights[m + 1, t], weights[m + 1, t + 1], weights[m + 1, t + 2], weights[m + 1, t + 3]
-        w14, w15, w16, w17 = weights[m + 1, t + 4], weights[m + 1, t + 5], weights[m + 1, t + 6], weights[m + 1, t + 7]
-        for p in range(length):
-            x0 = a0[p]
-            x1 = a1[p]
-            x2 = a2[p]
-            x3 = a3[p]
-            x4 = a4[p]
-            x5 = a5[p]
-            x6 = a6[p]
-            x7 = a7[p]
-            o0[p] += (w00 * x0 + w01 * x1 + w02 * x2 + w03 * x3
-                      + w04 * x4 + w05 * x5 + w06 * x6 + w07 * x7)
-            o1[p] += (w10 * x0 + w11 * x1 + w12 * x2 + w13 * x3
-                      + w14 * x4 + w15 * x5 + w16 * x6 + w17 * x7)
-        t += 8
-    _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, m, 2, t)
 
 
 @jit
@@ -226,7 +188,6 @@ def _taps_1(buf, offsets, weights, length, out, out_offsets, m):
             o0[p] += (w00 * x0 + w01 * x1 + w02 * x2 + w03 * x3
                       + w04 * x4 + w05 * x5 + w06 * x6 + w07 * x7)
         t += 8
-    _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, m, 1, t)
 
 
 @jit
@@ -235,9 +196,11 @@ def _accumulate_taps(buf, offsets, weights, length, out, out_offsets):
 
     buf, out: 1-D (distinct arrays; the M output rows must not overlap);
     offsets: ``(T,)`` and out_offsets: ``(M,)`` int64; weights: ``(M, T)``.
-    Rows go six, four, two, then one at a time.
+    Rows go six or four at a time with four taps per pass, the last one to
+    three rows one at a time with eight taps per pass; the taps left over
+    go one at a time.
     """
-    rows = weights.shape[0]
+    rows, taps = weights.shape
     m = 0
     while m + 6 <= rows:
         _taps_6(buf, offsets, weights, length, out, out_offsets, m)
@@ -245,11 +208,10 @@ def _accumulate_taps(buf, offsets, weights, length, out, out_offsets):
     if m + 4 <= rows:
         _taps_4(buf, offsets, weights, length, out, out_offsets, m)
         m += 4
-    if m + 2 <= rows:
-        _taps_2(buf, offsets, weights, length, out, out_offsets, m)
-        m += 2
-    if m < rows:
-        _taps_1(buf, offsets, weights, length, out, out_offsets, m)
+    _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, 0, m, taps - taps % 4)
+    for r in range(m, rows):
+        _taps_1(buf, offsets, weights, length, out, out_offsets, r)
+    _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, m, rows - m, taps - taps % 8)
 
 
 @jit
@@ -345,7 +307,6 @@ def _dots_4(rows, buf, offsets, length, out, m):
         out[m + 3, t + 4] += s34
         out[m + 3, t + 5] += s35
         t += 6
-    _dots_one_at_a_time(rows, buf, offsets, length, out, m, 4, t)
 
 
 @jit
@@ -410,7 +371,6 @@ def _dots_2(rows, buf, offsets, length, out, m):
         out[m + 1, t + 6] += s16
         out[m + 1, t + 7] += s17
         t += 8
-    _dots_one_at_a_time(rows, buf, offsets, length, out, m, 2, t)
 
 
 @jit
@@ -421,16 +381,17 @@ def _accumulate_dots(rows, buf, offsets, length, out):
     Four rows and six taps per pass (24 running sums in registers), then
     two rows and eight taps, then one row.
     """
-    count = rows.shape[0]
+    count, taps = out.shape
     m = 0
     while m + 4 <= count:
         _dots_4(rows, buf, offsets, length, out, m)
         m += 4
+    _dots_one_at_a_time(rows, buf, offsets, length, out, 0, m, taps - taps % 6)
     if m + 2 <= count:
         _dots_2(rows, buf, offsets, length, out, m)
+        _dots_one_at_a_time(rows, buf, offsets, length, out, m, 2, taps - taps % 8)
         m += 2
-    if m < count:
-        _dots_one_at_a_time(rows, buf, offsets, length, out, m, 1, 0)
+    _dots_one_at_a_time(rows, buf, offsets, length, out, m, count - m, 0)
 
 
 # ----------------------------------------------------------------------------
