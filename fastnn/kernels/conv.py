@@ -830,8 +830,8 @@ def conv2d_backward(x, weight, grad_out, sh, sw, ph, pw, activation_below, input
 
     Writes `grad_x` ``(N, C, H, W)`` (times the derivative of
     `activation_below` at `x`; IDENTITY for the plain gradient) if
-    `input_grad` (a first layer needs none, and `grad_x` may then have no
-    samples), and
+    `input_grad` (a first layer needs none, and `grad_x` may then be
+    empty), and
     overwrites `grad_weight` ``(F, C, KH, KW)`` and `grad_bias` ``(F,)`` with
     the sums over the batch.  Bit-identical for any thread count.
     """
@@ -886,7 +886,7 @@ def conv_gradients_sample(x, weight, grad_out, sh, sw, ph, pw, activation_below,
     `grad_out` ``(F, OH, OW)`` is the sensitivity map of this layer;
     `grad_x` ``(C, H, W)`` receives the sensitivity map of the layer below
     (times the derivative of `activation_below` at `x`) if `input_grad`
-    (else it may have no channels), `grad_weight` ``(F, C, KH, KW)`` and
+    (else it may be empty), `grad_weight` ``(F, C, KH, KW)`` and
     `grad_bias` ``(F,)`` are overwritten.  No parallel region: a batch of
     one wakes no threads.
     """
