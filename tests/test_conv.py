@@ -77,7 +77,7 @@ def test_big_batches_cover_both_input_gradient_methods():
         layout = kernels._layout(-(-count // chunks), height, width, *kernel, *stride, *padding)
         assert layout[4] > 1, "no chunk holds a group of several samples"
         tables = kernels._backward_tables(np.zeros((filters, channels, *kernel)), height, width, *stride, *padding,
-                                          layout)
+                                          layout, True)
         methods.add(bool(tables[9]))
     assert methods == {True, False}
 
@@ -91,15 +91,19 @@ def test_big_batches_match_the_reference(case):
                             stride, padding, rng)
 
 
-@pytest.mark.parametrize("kernel, stride, padding", [
-    ((3, 3), (1, 1), (0, 0)),
-    ((3, 2), (2, 2), (1, 1)),
-    ((2, 3), (3, 1), (2, 0)),
+@pytest.mark.parametrize("kernel, stride, padding, channels, filters", [
+    ((3, 3), (1, 1), (0, 0), 2, 3),
+    ((3, 2), (2, 2), (1, 1), 2, 3),
+    ((2, 3), (3, 1), (2, 0), 2, 3),
+    # 7 filters and 6 channels: the 6-row and 4-row blocks of both engines, input gradient by
+    # scatter (no padding) and by the full convolution (padding 1)
+    ((3, 3), (1, 1), (0, 0), 6, 7),
+    ((3, 3), (1, 1), (1, 1), 6, 7),
 ])
-def test_gradients_match_central_differences(kernel, stride, padding):
+def test_gradients_match_central_differences(kernel, stride, padding, channels, filters):
     rng = np.random.default_rng(7)
-    layer = Conv2D(2, 3, kernel, stride=stride, padding=padding, dtype=np.float64, rng=1)
-    x = rng.standard_normal((2, 2, 6, 7))
+    layer = Conv2D(channels, filters, kernel, stride=stride, padding=padding, dtype=np.float64, rng=1)
+    x = rng.standard_normal((2, channels, 6, 7))
     weights_of_loss = rng.standard_normal(layer.forward(x).shape)
 
     def loss():
@@ -207,3 +211,51 @@ def test_bad_input_is_refused_with_both_shapes():
         layer.backward(np.zeros((4, 3, 6, 5)))
     with pytest.raises(ValueError, match="input_shape"):
         layer.output_shape((3, 8, 8))
+
+
+@pytest.mark.parametrize("rows, taps", [(1, 3), (2, 9), (3, 8), (5, 13), (6, 4), (7, 10), (11, 17), (16, 25)])
+def test_register_blocked_engines_match_plain_sums(rows, taps):
+    """Every row block (6, 4, 1 rows of taps; 4, 2, 1 rows of dots) and every tap remainder, against the formula."""
+    rng = np.random.default_rng(rows * 100 + taps)
+    length = 37
+    buf = rng.standard_normal(400)
+    offsets = rng.integers(0, 400 - length, taps)
+    weights = rng.standard_normal((rows, taps))
+    slices = np.stack([buf[o:o + length] for o in offsets])  # (taps, length)
+    out = rng.standard_normal(rows * 50)
+    out_offsets = np.arange(rows) * 50
+    expected = out.reshape(rows, 50).copy()
+    expected[:, :length] += weights @ slices
+    kernels._accumulate_taps(buf, offsets, weights, length, out, out_offsets)
+    np.testing.assert_allclose(out.reshape(rows, 50), expected, rtol=1e-12, atol=1e-12)
+    errors = rng.standard_normal((rows, length + 3))
+    sums = rng.standard_normal((rows, taps))
+    expected = sums + errors[:, :length] @ slices.T
+    kernels._accumulate_dots(errors, buf, offsets, length, sums)
+    np.testing.assert_allclose(sums, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_first_layer_skips_the_input_gradient_with_the_same_parameter_gradients():
+    rng = np.random.default_rng(9)
+    layer = Conv2D(3, 7, 3, padding=1, rng=3)
+    x = rng.standard_normal((10, 3, 8, 8)).astype(np.float32)
+    grad = rng.standard_normal(layer.forward(x).shape).astype(np.float32)
+    assert layer.backward(grad).shape == x.shape
+    full = layer.grads["weight"].copy(), layer.grads["bias"].copy()
+    layer.grads["weight"][...] = 0
+    assert layer._backward(grad, need_input_grad=False) is None
+    assert np.array_equal(layer.grads["weight"], full[0]) and np.array_equal(layer.grads["bias"], full[1])
+
+
+def test_a_batch_of_one_takes_the_serial_kernels_with_the_same_results():
+    rng = np.random.default_rng(12)
+    layer = Conv2D(6, 7, 3, rng=5)  # 6 channels, 7 filters, no padding: the scatter path
+    x = rng.standard_normal((3, 6, 8, 7)).astype(np.float32)
+    out = layer.forward(x)
+    grad = rng.standard_normal(out.shape).astype(np.float32)
+    grad_x = layer.backward(grad)
+    assert np.array_equal(layer.forward(x[1:2]), out[1:2])
+    assert np.array_equal(layer.backward(grad[1:2]), grad_x[1:2])
+    weight_grad = layer.grads["weight"].copy()
+    assert layer._backward(grad[1:2], need_input_grad=False) is None
+    assert np.array_equal(layer.grads["weight"], weight_grad)

@@ -155,3 +155,15 @@ def test_flatten_bad_input():
     layer.forward(np.zeros((2, 3, 2)))
     with pytest.raises(ValueError, match=r"grad_output must have shape \(2, 6\), got \(2, 5\)"):
         layer.backward(np.zeros((2, 5)))
+
+
+@pytest.mark.parametrize("layer", [MaxPool2D(2), MaxPool2D((3, 2), stride=(2, 1)), AvgPool2D((2, 3), stride=(1, 2))],
+                         ids=repr)
+def test_a_batch_of_one_takes_the_serial_path_with_the_same_results(layer):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 2, 7, 8))
+    out = layer.forward(x)
+    grad = rng.standard_normal(out.shape)
+    grad_x = layer.backward(grad)
+    assert np.array_equal(layer.forward(x[1:2]), out[1:2])
+    assert np.array_equal(layer.backward(grad[1:2]), grad_x[1:2])

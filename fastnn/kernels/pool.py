@@ -14,8 +14,9 @@ for the ``*_pool2d_*`` kernels, outputs with ``OH = (H - KH) // SH + 1`` and
   among the window's ``KH*KW`` inputs.
 
 Backward kernels overwrite the input gradient.  Batched kernels run over
-samples in parallel; each sample's gradient is its own, so the result does
-not depend on the thread count.
+samples in parallel (a batch of one without a parallel region); each
+sample's gradient is its own, so the result does not depend on the thread
+count.
 """
 
 import numpy as np
@@ -168,6 +169,9 @@ def max_pool_planes_backward(x, grad_out, kh, kw, sh, sw, grad_x):
 @jit(parallel=True)
 def max_pool2d_forward(x, kh, kw, sh, sw, out):
     """Batched max pooling: `x` ``(N, C, H, W)`` into `out` ``(N, C, OH, OW)``."""
+    if x.shape[0] == 1:  # one sample: no parallel region, no threads to wake
+        max_pool_planes(x[0], kh, kw, sh, sw, out[0])
+        return
     for n in prange(x.shape[0]):
         for c in range(x.shape[1]):
             _max_plane(x[n, c], kh, kw, sh, sw, out[n, c])
@@ -176,6 +180,9 @@ def max_pool2d_forward(x, kh, kw, sh, sw, out):
 @jit(parallel=True)
 def max_pool2d_backward(x, grad_out, kh, kw, sh, sw, grad_x):
     """Batched max-pooling gradient: `grad_out` ``(N, C, OH, OW)`` into `grad_x` ``(N, C, H, W)``."""
+    if x.shape[0] == 1:
+        max_pool_planes_backward(x[0], grad_out[0], kh, kw, sh, sw, grad_x[0])
+        return
     for n in prange(x.shape[0]):
         best = np.empty(grad_out.shape[3], x.dtype)
         at = np.empty(grad_out.shape[3], np.int64)
@@ -186,6 +193,10 @@ def max_pool2d_backward(x, grad_out, kh, kw, sh, sw, grad_x):
 @jit(parallel=True)
 def avg_pool2d_forward(x, kh, kw, sh, sw, out):
     """Batched average pooling: `x` ``(N, C, H, W)`` into `out` ``(N, C, OH, OW)``."""
+    if x.shape[0] == 1:
+        for c in range(x.shape[1]):
+            _avg_plane(x[0, c], kh, kw, sh, sw, out[0, c])
+        return
     for n in prange(x.shape[0]):
         for c in range(x.shape[1]):
             _avg_plane(x[n, c], kh, kw, sh, sw, out[n, c])
@@ -194,6 +205,10 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, out):
 @jit(parallel=True)
 def avg_pool2d_backward(grad_out, kh, kw, sh, sw, grad_x):
     """Batched average-pooling gradient: `grad_out` ``(N, C, OH, OW)`` into `grad_x` ``(N, C, H, W)``."""
+    if grad_out.shape[0] == 1:
+        for c in range(grad_out.shape[1]):
+            _avg_plane_backward(grad_out[0, c], kh, kw, sh, sw, grad_x[0, c])
+        return
     for n in prange(grad_out.shape[0]):
         for c in range(grad_out.shape[1]):
             _avg_plane_backward(grad_out[n, c], kh, kw, sh, sw, grad_x[n, c])

@@ -45,6 +45,8 @@ class Conv2D(Layer):
     """
 
     trusted_path = True
+    # Sequential may call ``_backward(grad, need_input_grad=False)`` on a first layer.
+    optional_input_grad = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dtype=np.float32, rng=None):
         super().__init__()
@@ -95,7 +97,10 @@ class Conv2D(Layer):
         out_h, out_w = self._spatial(x.shape[2], x.shape[3], "x", x.shape)
         weight, bias = self._weights()
         out = np.empty((x.shape[0], self.out_channels, out_h, out_w), self.dtype)
-        _conv.conv2d_forward(x, weight, bias, *self.stride, *self.padding, IDENTITY, out)
+        if x.shape[0] == 1:  # the serial kernel: no threads to wake for one sample
+            _conv.conv_forward_sample(x[0], weight, bias, *self.stride, *self.padding, IDENTITY, out[0])
+        else:
+            _conv.conv2d_forward(x, weight, bias, *self.stride, *self.padding, IDENTITY, out)
         self._x = x
         return out
 
@@ -104,14 +109,22 @@ class Conv2D(Layer):
         expected = (x.shape[0], self.out_channels, *self._spatial(x.shape[2], x.shape[3], "x", x.shape))
         return self._backward(as_float_array(grad_output, "grad_output", self.dtype, shape=expected))
 
-    def _backward(self, grad_output):
-        """Trusted path after ``_forward``: `grad_output` is C-contiguous, of the output's shape and dtype."""
+    def _backward(self, grad_output, need_input_grad=True):
+        """Trusted path after ``_forward``: `grad_output` is C-contiguous, of the output's shape and dtype.
+
+        Without `need_input_grad` (the first trained layer of a model) only
+        the parameter gradients are computed, and None is returned.
+        """
         x = self._x
         weight, _ = self._weights()
-        grad_x = np.empty_like(x)
-        _conv.conv2d_backward(x, weight, grad_output, *self.stride, *self.padding, IDENTITY, grad_x,
-                              self.grads["weight"], self.grads["bias"])
-        return grad_x
+        grad_x = np.empty_like(x) if need_input_grad else np.empty((1, 0) + x.shape[2:], x.dtype)
+        if x.shape[0] == 1:
+            _conv.conv_gradients_sample(x[0], weight, grad_output[0], *self.stride, *self.padding, IDENTITY,
+                                        need_input_grad, grad_x[0], self.grads["weight"], self.grads["bias"])
+        else:
+            _conv.conv2d_backward(x, weight, grad_output, *self.stride, *self.padding, IDENTITY, need_input_grad,
+                                  grad_x, self.grads["weight"], self.grads["bias"])
+        return grad_x if need_input_grad else None
 
     def get_config(self):
         return {

@@ -219,6 +219,9 @@ class Sequential:
                 forward.append(layer._forward if trusted else layer.forward)
                 # Layers without parameters below every trained layer need no backward pass at all.
                 step = (layer._backward if trusted else layer.backward) if trained_below or layer.params else None
+                if step is not None and not trained_below and getattr(layer, "optional_input_grad", False):
+                    # the first trained layer: nothing below uses its input gradient
+                    step = functools.partial(layer._backward, need_input_grad=False)
                 backward.append(step)
                 backward_sgd.append(step)
             trained_below = trained_below or bool(layer.params)

@@ -150,9 +150,11 @@ class ConvLayer:
             self._bind_filters()
         self.input_array = x
         self.delta_array = np.empty(x.shape)
-        _conv.conv_backward_sample(x, self._weights, self._bias, delta, self.stride, self.stride, self.zero_padding,
-                                   self.zero_padding, self._code, code_below, self.output_array, self.delta_array,
-                                   self._weights_grad, self._bias_grad)
+        _conv.conv_forward_sample(x, self._weights, self._bias, self.stride, self.stride, self.zero_padding,
+                                  self.zero_padding, self._code, self.output_array)
+        _conv.conv_gradients_sample(x, self._weights, delta, self.stride, self.stride, self.zero_padding,
+                                    self.zero_padding, code_below, True, self.delta_array, self._weights_grad,
+                                    self._bias_grad)
         for i, filter in enumerate(self.filters):
             filter.weights_grad = self._weights_grad[i]
             filter.bias_grad = float(self._bias_grad[i])
