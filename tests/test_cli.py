@@ -7,9 +7,9 @@ from fastnn.demos import SECTIONS
 
 # "training" takes seconds compiled, far longer as plain Python.
 MARKS = {"training": [pytest.mark.needs_jit]}
-# test_tutorial_cnn runs the cnn section; "sequence" takes half a minute even
-# compiled, and test_recursive runs its tree task.
-TESTED_ELSEWHERE = {"cnn", "sequence"}
+# test_tutorial_cnn runs the cnn section; test_lstm and test_recursive run the
+# training tasks of the lstm and recursive sections, whose other parts are below.
+TESTED_ELSEWHERE = {"cnn", "lstm", "recursive"}
 
 
 def test_help_lists_every_command(capsys):
@@ -38,3 +38,10 @@ def test_unknown_demo_section_is_refused(capsys):
     with pytest.raises(SystemExit):
         cli.main(["demo", "--only", "no-such-section"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("section", ["rnn", "lstm", "recursive"])
+def test_the_sequence_sections_gradient_checks_agree_with_central_differences(section):
+    from importlib import import_module
+
+    assert import_module(f"fastnn.demos.{section}").gradient_check() < 1e-5

@@ -153,7 +153,7 @@ def test_float32_thread_count_and_serial_kernels():
 
 
 def test_tree_network_learns_boolean_expressions():
-    from fastnn.demos.sequence import train_tree_task
+    from fastnn.demos.recursive import train_tree_task
 
     _, near, deep, _ = train_tree_task(epochs=6)
     assert near >= 0.95 and deep >= 0.9, (near, deep)

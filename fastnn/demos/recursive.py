@@ -1,10 +1,12 @@
-"""Demo section: the recurrent, LSTM and recursive chapters, an LSTM reading images, a tree network learning logic."""
+"""Demo section: the recursive (tree) network chapter, its gradient check, and a tree network learning logic."""
 
 import time
 
 import numpy as np
 
-TITLE = "Chapters 6-8: recurrent network (BPTT), LSTM and recursive tree network"
+from ._sequence_common import largest_gradient_error
+
+TITLE = "Chapter 8: recursive (tree) network"
 
 # The boolean-expression task: a ternary tree node is (operator, left, right); leaves are bits.
 TOKENS = ("0", "1", "and", "or", "xor")
@@ -106,67 +108,7 @@ def train_tree_task(epochs=6, train_count=4000, batch=50, seed=0):
     return model, model.accuracy(test_x, test_y), model.accuracy(deep_x, deep_y), seconds
 
 
-def train_row_lstm(hidden=64, epochs=2, seed=0):
-    """LSTM over the bundled Fashion-MNIST sample read row by row; returns (test accuracy, seconds).
-
-    The short form of examples/lstm_fashion_mnist.py: each 28x28 image is a
-    sequence of 28 rows of 28 pixels, the LSTM's last state feeds a Dense
-    softmax layer, and both train with Adam on the cross-entropy.
-    """
-    from fastnn.datasets import load_sample
-    from fastnn.nn import LSTM, Adam, Dense, Sequential
-
-    (x_train, y_train), (x_test, y_test) = load_sample()
-    rng = np.random.default_rng(seed)
-    lstm = LSTM(28, hidden, return_sequences=False, rng=rng)
-    lstm.params["bias"][hidden:2 * hidden] = 1.0  # forget gates open at the start
-    model = Sequential([lstm, Dense(hidden, 10, rng=rng)], optimizer=Adam(lr=5e-3))
-    started = time.perf_counter()
-    model.fit(x_train[:, 0], y_train, epochs=epochs, batch_size=32, seed=seed, verbose=0)
-    seconds = time.perf_counter() - started
-    return model.evaluate(x_test[:, 0], y_test)["accuracy"], seconds
-
-
-def _gradient_check_rnn():
-    """The tutorial's rnn check: error = sum of the last state, identity activation, two steps."""
-    from fastnn.tutorial.activators import IdentityActivator
-    from fastnn.tutorial.rnn import RecurrentLayer
-
-    layer = RecurrentLayer(3, 2, IdentityActivator(), 1e-3, rng=0)
-    xs = [np.array([[1.0], [2.0], [3.0]]), np.array([[2.0], [3.0], [4.0]])]
-
-    def error():
-        layer.reset_state()
-        for x in xs:
-            layer.forward(x)
-        return float(layer.state_list[-1].sum())
-
-    error()
-    layer.backward(np.ones((2, 1)), IdentityActivator())
-    return _largest_error(error, [(layer.W, layer.W_grad.copy()), (layer.U, layer.U_grad.copy())])
-
-
-def _gradient_check_lstm():
-    """The tutorial's lstm check (error = sum of the last h), over all twelve parameters."""
-    from fastnn.tutorial.activators import IdentityActivator
-    from fastnn.tutorial.lstm import LstmLayer
-
-    layer = LstmLayer(3, 2, 1e-3, rng=0)
-    xs = [np.array([[1.0], [2.0], [3.0]]), np.array([[2.0], [3.0], [4.0]])]
-
-    def error():
-        layer.reset_state()
-        for x in xs:
-            layer.forward(x)
-        return float(layer.h_list[-1].sum())
-
-    error()
-    layer.backward(xs[-1], np.ones((2, 1)), IdentityActivator())
-    names = [f"W{g}{k}" for g in "fioc" for k in "hx"] + [f"b{g}" for g in "fioc"]
-    return _largest_error(error, [(getattr(layer, n), getattr(layer, f"{n}_grad").copy()) for n in names])
-
-
-def _gradient_check_recursive():
+def gradient_check():
     """The tutorial's recursive check: two parents over three leaves, error = sum of the root."""
     from fastnn.tutorial.activators import IdentityActivator
     from fastnn.tutorial.recursive import RecursiveLayer, TreeNode
@@ -182,53 +124,13 @@ def _gradient_check_recursive():
 
     error()
     layer.backward(np.ones((2, 1)))
-    return _largest_error(error, [(layer.W, layer.W_grad.copy()), (layer.b, layer.b_grad.copy())])
-
-
-def _largest_error(error, pairs, epsilon=1e-4):
-    """Largest relative difference between analytic gradients and central differences of `error`."""
-    from fastnn.gradcheck import central_difference
-
-    worst = 0.0
-    for array, grad in pairs:
-        expected = central_difference(error, array, epsilon)
-        scale = np.maximum(np.maximum(np.abs(expected), np.abs(grad)), 1e-12)
-        worst = max(worst, float(np.max(np.abs(expected - grad) / scale)))
-    return worst
-
-
-def _steps_per_second(step, minimum_seconds=0.1):
-    step()  # compile (or load from the cache) outside the timing
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < minimum_seconds:
-        step()
-        count += 1
-    return count / (time.perf_counter() - started)
+    return largest_gradient_error(error, [(layer.W, layer.W_grad.copy()), (layer.b, layer.b_grad.copy())])
 
 
 def run(say):
-    from fastnn.benchmarks.sequence import _tutorial_builders
-
-    say("The tutorial's gradient checks (its data set, two steps; largest relative error against "
-        "central differences, every weight):")
-    say(f"  RecurrentLayer, W and U:   {_gradient_check_rnn():.1e}  (the published code never trains U)")
-    say(f"  LstmLayer, all twelve:     {_gradient_check_lstm():.1e}  "
-        "(the published update mixes up gradient names and biases)")
-    say(f"  RecursiveLayer, W and b:   {_gradient_check_recursive():.1e}")
-
-    say("Speed of one training step (20 forward calls, backward, update), 32 inputs -> 64 states, float64:")
-    for cls in ("RecurrentLayer", "LstmLayer"):
-        builders = _tutorial_builders(cls, 32, 64)
-        fast = _steps_per_second(builders["fastnn"](True)[0])
-        twin = _steps_per_second(builders["python"](True)[0])
-        say(f"  {cls:<15} fastnn {1e6 / fast:7,.0f} us vs the tutorial-style twin {1e6 / twin:7,.0f} us: "
-            f"{fast / twin:.1f}x")
-
-    accuracy, seconds = train_row_lstm()
-    say("LSTM (64 units) + Dense reading the bundled 2,000 Fashion-MNIST images row by row (28 steps of 28 pixels):")
-    say(f"  test accuracy {accuracy:.1%} on the 500 test images after 2 epochs in {seconds:.1f} s "
-        "(compile included on a first run)")
-    say("  on the full data set, `python examples/lstm_fashion_mnist.py` (128 units, 5 epochs) reached 87.6%")
+    say("The tutorial's gradient check (two parents over three leaves; largest relative error against central "
+        "differences):")
+    say(f"  RecursiveLayer, W and b: {gradient_check():.1e}")
 
     model, near, deep, seconds = train_tree_task()
     say("TreeRNN (16 units, nodes (operator, left, right)) learning the value of random and/or/xor expressions:")
