@@ -201,14 +201,15 @@ def _accumulate_taps(buf, offsets, weights, length, out, out_offsets):
     go one at a time.
     """
     rows, taps = weights.shape
-    m = 0
+    # Row numbers are int64 from the start: a literal 0 would compile every callee twice.
+    first, m = np.int64(0), np.int64(0)
     while m + 6 <= rows:
         _taps_6(buf, offsets, weights, length, out, out_offsets, m)
         m += 6
     if m + 4 <= rows:
         _taps_4(buf, offsets, weights, length, out, out_offsets, m)
         m += 4
-    _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, 0, m, taps - taps % 4)
+    _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, first, m, taps - taps % 4)
     for r in range(m, rows):
         _taps_1(buf, offsets, weights, length, out, out_offsets, r)
     _taps_one_at_a_time(buf, offsets, weights, length, out, out_offsets, m, rows - m, taps - taps % 8)
@@ -382,16 +383,17 @@ def _accumulate_dots(rows, buf, offsets, length, out):
     two rows and eight taps, then one row.
     """
     count, taps = out.shape
-    m = 0
+    # int64 from the start, not literals: each callee then compiles once.
+    first, m, pair = np.int64(0), np.int64(0), np.int64(2)
     while m + 4 <= count:
         _dots_4(rows, buf, offsets, length, out, m)
         m += 4
-    _dots_one_at_a_time(rows, buf, offsets, length, out, 0, m, taps - taps % 6)
+    _dots_one_at_a_time(rows, buf, offsets, length, out, first, m, taps - taps % 6)
     if m + 2 <= count:
         _dots_2(rows, buf, offsets, length, out, m)
-        _dots_one_at_a_time(rows, buf, offsets, length, out, m, 2, taps - taps % 8)
+        _dots_one_at_a_time(rows, buf, offsets, length, out, m, pair, taps - taps % 8)
         m += 2
-    _dots_one_at_a_time(rows, buf, offsets, length, out, m, count - m, 0)
+    _dots_one_at_a_time(rows, buf, offsets, length, out, m, count - m, first)
 
 
 # ----------------------------------------------------------------------------
