@@ -74,5 +74,6 @@ def test_the_helper_runs_the_later_sections_last_first_and_stops_at_a_claimed_on
     # Section 1 was claimed before the helper started it (never done), while it ran
     # it (done after the answer), or after it finished (done before the answer).
     done = messages.index(["done", "1"]) if ["done", "1"] in messages else None
-    assert ack[2] == "free" and done in (None, messages.index(ack) - 1) or ack[2] == "busy" and done > messages.index(ack)
+    answered = messages.index(ack)
+    assert ack[2] == "free" and done in (None, answered - 1) or ack[2] == "busy" and done > answered
     assert ["done", "0"] not in messages

@@ -48,7 +48,8 @@ def run(args):
             pass
 
     started = time.perf_counter()
-    listener = contextlib.nullcontext() if args.one_process else event.install_listener("numba:compile", StartPrewarmer())
+    listener = (contextlib.nullcontext() if args.one_process
+                else event.install_listener("numba:compile", StartPrewarmer()))
     try:
         with listener:
             for running, name in enumerate(names):

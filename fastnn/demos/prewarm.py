@@ -33,19 +33,22 @@ SECTION_SECONDS = 600
 
 
 class Prewarmer:
-    """The demo's side: a helper for `sections` (module names) after index `running`; `claim` each before running it."""
+    """The demo's side: a helper for the `sections` (module names) after index `running`.
+
+    Call `claim` before running each section, and `close` at the end.
+    """
 
     def __init__(self, sections, running, command=None):
-        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        # The helper finds fastnn as any process would; if it cannot, it exits
+        # at once and the demo compiles everything itself.
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         # The helper's results are thrown away, only its compiled code is kept:
-        # one thread each keeps it off the core the demo is running on.
+        # one thread of each kind keeps it to one core, the other is the demo's.
         env.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
         command = command or [sys.executable, "-m", __name__]
         self._process = subprocess.Popen(
-            command + [str(running)] + list(sections), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, bufsize=1, env=env)
+            command + [str(running)] + list(sections), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True, bufsize=1, env=env)
         self._messages = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
