@@ -77,3 +77,34 @@ def test_the_helper_runs_the_later_sections_last_first_and_stops_at_a_claimed_on
     answered = messages.index(ack)
     assert ack[2] == "free" and done in (None, answered - 1) or ack[2] == "busy" and done > answered
     assert ["done", "0"] not in messages
+
+
+# Run in a fresh process, where a kernel has a signature only once this process used it.
+WARM_THEN_RUN = textwrap.dedent("""
+    import importlib, pkgutil, sys
+    from numba.core.registry import CPUDispatcher
+    import fastnn.kernels
+
+    def signatures():
+        found = {}
+        for info in pkgutil.iter_modules(fastnn.kernels.__path__):
+            module = importlib.import_module(f"fastnn.kernels.{info.name}")
+            for name, value in vars(module).items():
+                if isinstance(value, CPUDispatcher):
+                    found[f"{info.name}.{name}"] = set(value.signatures)
+        return found
+
+    section = importlib.import_module(f"fastnn.demos.{sys.argv[1]}")
+    section.warm()
+    warmed = signatures()
+    section.run(lambda *args: None)
+    print(sorted(name for name, used in signatures().items() if used - warmed.get(name, set())))
+""")
+
+
+@pytest.mark.needs_jit
+@pytest.mark.parametrize("section", ["lstm", "recursive"])
+def test_a_sections_warm_uses_every_kernel_signature_its_run_uses(section):
+    result = subprocess.run([sys.executable, "-c", WARM_THEN_RUN, section], capture_output=True, text=True,
+                            timeout=600, check=True)
+    assert result.stdout.strip() == "[]"

@@ -26,12 +26,19 @@ def steps_per_second(step, minimum_seconds=0.1):
     return count / (time.perf_counter() - started)
 
 
-def speed_line(cls):
-    """One line comparing a tutorial class (20 forward calls, backward, update; 32 -> 64) with its twin."""
+def tutorial_step(cls, implementation="fastnn"):
+    """One training step (20 forward calls, backward, update; 32 inputs -> 64 states) of a tutorial class.
+
+    `implementation` is "fastnn" (fastnn.tutorial) or "python" (its plain-Python twin).
+    """
     from fastnn.benchmarks.sequence import _tutorial_builders
 
-    builders = _tutorial_builders(cls, 32, 64)
-    fast = steps_per_second(builders["fastnn"](True)[0])
-    twin = steps_per_second(builders["python"](True)[0])
+    return _tutorial_builders(cls, 32, 64)[implementation](True)[0]
+
+
+def speed_line(cls):
+    """One line comparing a tutorial class's training step with its twin's."""
+    fast = steps_per_second(tutorial_step(cls))
+    twin = steps_per_second(tutorial_step(cls, "python"))
     return (f"  {cls:<15} fastnn {1e6 / fast:7,.0f} us vs the tutorial-style twin {1e6 / twin:7,.0f} us: "
             f"{fast / twin:.1f}x")

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from ._sequence_common import largest_gradient_error, speed_line
+from ._sequence_common import largest_gradient_error, speed_line, tutorial_step
 
 TITLE = "Chapter 7: LSTM"
 
@@ -29,17 +29,19 @@ def gradient_check():
     return largest_gradient_error(error, [(getattr(layer, n), getattr(layer, f"{n}_grad").copy()) for n in names])
 
 
-def train_row_lstm(hidden=64, epochs=2, seed=0):
+def train_row_lstm(hidden=64, epochs=2, seed=0, train_count=None):
     """LSTM over the bundled Fashion-MNIST sample read row by row; returns (test accuracy, seconds).
 
     The short form of examples/lstm_fashion_mnist.py: each 28x28 image is a
     sequence of 28 rows of 28 pixels, the LSTM's last state feeds a Dense
-    softmax layer, and both train with Adam on the cross-entropy.
+    softmax layer, and both train with Adam on the cross-entropy.  With
+    `train_count`, only the first that many training images are used.
     """
     from fastnn.datasets import load_sample
     from fastnn.nn import LSTM, Adam, Dense, Sequential
 
     (x_train, y_train), (x_test, y_test) = load_sample()
+    x_train, y_train = x_train[:train_count], y_train[:train_count]
     rng = np.random.default_rng(seed)
     lstm = LSTM(28, hidden, return_sequences=False, rng=rng)
     lstm.params["bias"][hidden:2 * hidden] = 1.0  # forget gates open at the start
@@ -48,6 +50,13 @@ def train_row_lstm(hidden=64, epochs=2, seed=0):
     model.fit(x_train[:, 0], y_train, epochs=epochs, batch_size=32, seed=seed, verbose=0)
     seconds = time.perf_counter() - started
     return model.evaluate(x_test[:, 0], y_test)["accuracy"], seconds
+
+
+def warm():
+    """Compile (or load) every kernel `run` uses, on a small problem: one full batch and one short one."""
+    gradient_check()
+    tutorial_step("LstmLayer")()
+    train_row_lstm(epochs=1, train_count=48)
 
 
 def run(say):

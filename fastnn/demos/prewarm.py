@@ -13,6 +13,9 @@ compile the same kernels twice.
 Nothing depends on the helper for correctness: if it fails to start, dies or
 falls silent, the demo compiles what it needs itself.
 
+A section that trains for a while may define ``warm()``, which compiles the
+same kernels on a smaller problem; the helper runs that instead of ``run``.
+
 Protocol, one line per message: the demo writes ``claim INDEX`` to the
 helper's stdin; the helper answers ``ack INDEX busy`` or ``ack INDEX free``
 and writes ``done INDEX`` after each section it finishes.
@@ -125,7 +128,11 @@ def _serve(running, sections):
                 break
             state["current"] = index
         with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
-            importlib.import_module(f"fastnn.demos.{sections[index]}").run(lambda *args: None)
+            section = importlib.import_module(f"fastnn.demos.{sections[index]}")
+            if hasattr(section, "warm"):
+                section.warm()
+            else:
+                section.run(lambda *args: None)
         with lock:
             state["current"] = None
             send(f"done {index}")

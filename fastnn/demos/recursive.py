@@ -127,6 +127,12 @@ def gradient_check():
     return largest_gradient_error(error, [(layer.W, layer.W_grad.copy()), (layer.b, layer.b_grad.copy())])
 
 
+def warm():
+    """Compile (or load) every kernel `run` uses, on a small problem."""
+    gradient_check()
+    train_tree_task(epochs=1, train_count=100)
+
+
 def run(say):
     say("The tutorial's gradient check (two parents over three leaves; largest relative error against central "
         "differences):")
