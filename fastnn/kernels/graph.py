@@ -119,7 +119,7 @@ def deltas(weights, upstream, in_start, in_end, contiguous_from, hidden_from, co
     """
     acc[:] = 0
     delta[:] = 0
-    one = outputs.dtype.type(1)
+    zero, one = outputs.dtype.type(0), outputs.dtype.type(1)
     for k in range(compute_nodes.shape[0] - 1, -1, -1):
         j = compute_nodes[k]
         y = outputs[j]
@@ -164,6 +164,9 @@ def update(weights, upstream, in_start, in_end, contiguous_from, compute_nodes, 
 # float64, 16 KB) stays in the L1 cache while every weight row passes by.
 _BLOCK = 8
 _CHUNK = 128
+# Below this many steps a `train` call should pass no `block_rows`: every
+# block costs 8 samples' sums however few of them are used.
+MIN_BLOCKED_STEPS = 2 * _BLOCK
 
 
 @jit
@@ -269,7 +272,7 @@ def _block_pass(weights, row_start, steps, old, new, z):
 
 @jit
 def train(weights, upstream, in_start, in_end, contiguous_from, hidden_from, compute_nodes, output_start,
-          block_rows, block_from, samples, labels, rate, epochs, outputs, delta, gradient):
+          block_rows, block_from, other_nodes, samples, labels, rate, epochs, outputs, delta, gradient):
     """Sequential SGD over `samples` (N, n_inputs) and `labels` (N, n_outputs), `epochs` times.
 
     Exactly the tutorial's ``train_one_sample`` loop (forward, deltas from the
@@ -298,14 +301,15 @@ def train(weights, upstream, in_start, in_end, contiguous_from, hidden_from, com
     n_samples, n_inputs = samples.shape
     n_rows = block_rows.shape[0]
     run = in_end[block_rows[0]] - in_start[block_rows[0]] if n_rows else 0
-    row_of = np.full(outputs.shape[0], -1, np.int64)
-    row_of[block_rows] = np.arange(n_rows)
-    row_start = in_start[block_rows]
+    row_start = np.empty(n_rows, np.int64)
+    for r in range(n_rows):
+        row_start[r] = in_start[block_rows[r]]
     steps = np.zeros((_BLOCK, n_rows), outputs.dtype)
     blocks = np.zeros((2, _BLOCK, run), outputs.dtype)  # inputs of the block before and of this block
     z = np.empty((_BLOCK, n_rows), outputs.dtype)
+    sums = np.empty(n_rows, outputs.dtype)
     gram = np.empty((_BLOCK, _BLOCK), outputs.dtype)
-    line = outputs[:n_inputs + 1].copy()  # the input layer, its constant node included
+    zero, one = outputs.dtype.type(0), outputs.dtype.type(1)
     acc = np.empty_like(delta)
     # Double buffer: row 0 or 1 holds sample i's outputs, the other sample i+1's.
     buffers = np.empty((2, outputs.shape[0]), outputs.dtype)
@@ -319,9 +323,7 @@ def train(weights, upstream, in_start, in_end, contiguous_from, hidden_from, com
             if step_index == total - 1:
                 if n_rows:  # the input layer's deltas read the blocked weights: apply what is pending
                     pending = blocks[(step_index // _BLOCK) % 2]
-                    for p in range(step_index % _BLOCK):
-                        for r in range(n_rows):
-                            _scatter_slices(pending[p], steps[p, r], weights[row_start[r]:row_start[r] + run])
+                    _block_pass(weights, row_start, steps, pending, pending, z)  # (z unused)
             deltas(weights, upstream, in_start, in_end, contiguous_from, hidden_from, compute_nodes, current,
                    labels[step_index % n_samples], output_start, step_index == total - 1, acc, delta)
             if step_index == total - 1:
@@ -339,22 +341,27 @@ def train(weights, upstream, in_start, in_end, contiguous_from, hidden_from, com
         position = following_index % _BLOCK
         if n_rows and position == 0:
             new = blocks[(following_index // _BLOCK) % 2]
-            for p in range(_BLOCK):
-                if following_index + p < total:
-                    line[:n_inputs] = samples[(following_index + p) % n_samples]
-                    new[p] = line[block_from:block_from + run]
+            for p in range(min(_BLOCK, total - following_index)):
+                sample = samples[(following_index + p) % n_samples]
+                for k in range(run):  # node block_from + k of the input layer, n_inputs its constant
+                    new[p, k] = sample[block_from + k] if block_from + k < n_inputs else one
             _block_pass(weights, row_start, steps, blocks[(following_index // _BLOCK + 1) % 2], new, z)
             steps[:] = 0
             for q in range(_BLOCK):
                 for p in range(q):
-                    gram[p, q] = _dot_slices(new[p], new[q])
-        for j in compute_nodes:
-            r = row_of[j]
-            if r >= 0:
-                total_in = z[position, r]
-                for p in range(position):
-                    total_in += steps[p, r] * gram[p, position]
-            else:
-                total_in = _update_then_dot(weights, upstream, in_start[j], in_end[j], contiguous_from[j],
-                                            rate * delta[j], current, following)
-            following[j] = sigmoid(total_in)
+                    total_pq = zero
+                    for k in range(run):
+                        total_pq += new[p, k] * new[q, k]
+                    gram[p, q] = total_pq
+        # The blocked nodes first (they read only the input layer), each
+        # sum vectorised across them.
+        for r in range(n_rows):
+            sums[r] = z[position, r]
+        for p in range(position):
+            for r in range(n_rows):
+                sums[r] += steps[p, r] * gram[p, position]
+        for r in range(n_rows):
+            following[block_rows[r]] = sigmoid(sums[r])
+        for j in other_nodes:
+            following[j] = sigmoid(_update_then_dot(weights, upstream, in_start[j], in_end[j], contiguous_from[j],
+                                                    rate * delta[j], current, following))
