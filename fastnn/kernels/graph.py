@@ -320,16 +320,19 @@ def train(weights, upstream, in_start, in_end, contiguous_from, hidden_from, com
     for r in range(n_rows):
         row_start[r] = in_start[block_rows[r]]
     steps = np.zeros((_BLOCK, n_rows), outputs.dtype)
-    blocks = np.zeros((2, _BLOCK, run), outputs.dtype)  # inputs of the block before and of this block
+    # Rows 0-7 and 8-15: the inputs of the even and the odd blocks (of this block and the one before).
+    blocks = np.zeros((2 * _BLOCK, run), outputs.dtype)
     z = np.empty((_BLOCK, n_rows), outputs.dtype)
     sums = np.empty(n_rows, outputs.dtype)
     gram = np.empty((_BLOCK, _BLOCK), outputs.dtype)
     zero, one = outputs.dtype.type(0), outputs.dtype.type(1)
     acc = np.empty_like(delta)
     # Double buffer: row 0 or 1 holds sample i's outputs, the other sample i+1's.
+    # (Copies are loops here: an array assigned to a slice brings a shape
+    # error message whose string formatting took 1.4 s of the compile.)
     buffers = np.empty((2, outputs.shape[0]), outputs.dtype)
-    buffers[0] = outputs
-    buffers[1] = outputs
+    for k in range(outputs.shape[0]):
+        buffers[0, k] = buffers[1, k] = outputs[k]
     total = n_samples * epochs
     delta[:] = 0  # so that the first forward pass below updates nothing
     for step_index in range(-1, total):
@@ -337,14 +340,16 @@ def train(weights, upstream, in_start, in_end, contiguous_from, hidden_from, com
             current = buffers[step_index % 2]
             if step_index == total - 1:
                 if n_rows:  # the input layer's deltas read the blocked weights: apply what is pending
-                    pending = blocks[(step_index // _BLOCK) % 2]
+                    half = (step_index // _BLOCK) % 2 * _BLOCK
+                    pending = blocks[half:half + _BLOCK]
                     _block_pass(weights, row_start, steps, pending, pending, z)  # (z unused)
             deltas(weights, upstream, in_start, in_end, contiguous_from, hidden_from, compute_nodes, current,
                    labels[step_index % n_samples], output_start, step_index == total - 1, acc, delta)
             if step_index == total - 1:
                 gradients(upstream, in_start, in_end, compute_nodes, current, delta, gradient)
                 update(weights, upstream, in_start, in_end, contiguous_from, compute_nodes, current, delta, rate)
-                outputs[:] = current
+                for k in range(outputs.shape[0]):
+                    outputs[k] = current[k]
                 break
             for r in range(n_rows):
                 steps[step_index % _BLOCK, r] = rate * delta[block_rows[r]]
@@ -352,15 +357,18 @@ def train(weights, upstream, in_start, in_end, contiguous_from, hidden_from, com
             current = buffers[0]  # the first forward pass: every step is 0, any finite values do
         following_index = step_index + 1
         following = buffers[following_index % 2]
-        following[:n_inputs] = samples[following_index % n_samples]
+        sample = samples[following_index % n_samples]
+        for k in range(n_inputs):
+            following[k] = sample[k]
         position = following_index % _BLOCK
         if n_rows and position == 0:
-            new = blocks[(following_index // _BLOCK) % 2]
+            half = (following_index // _BLOCK) % 2 * _BLOCK
+            new = blocks[half:half + _BLOCK]
             for p in range(min(_BLOCK, total - following_index)):
                 sample = samples[(following_index + p) % n_samples]
                 for k in range(run):  # node block_from + k of the input layer, n_inputs its constant
                     new[p, k] = sample[block_from + k] if block_from + k < n_inputs else one
-            _block_pass(weights, row_start, steps, blocks[(following_index // _BLOCK + 1) % 2], new, z)
+            _block_pass(weights, row_start, steps, blocks[_BLOCK - half:2 * _BLOCK - half], new, z)
             steps[:] = 0
             for q in range(_BLOCK):
                 for p in range(q):
