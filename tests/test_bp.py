@@ -157,6 +157,14 @@ def test_block_pass_applies_updates_in_sample_order_and_dots_the_next_block(n_ro
     assert_close(z, new @ rows.T, what="next block's sums")
 
 
+def test_the_unbranched_sigmoid_gives_the_bits_of_the_activation_kernel():
+    from fastnn.kernels.activation import sigmoid
+
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(scale=s, size=200) for s in (0.01, 1, 30, 400)] + [[0.0, -0.0, 1e-300, -1e-300]])
+    np.testing.assert_array_equal([bp._kernels._sigmoid_unbranched(v) for v in z], [sigmoid(v) for v in z])
+
+
 def network_error(net, sample, label):
     return bp.mean_square_error(net.predict(sample), label)
 

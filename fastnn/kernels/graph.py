@@ -31,9 +31,6 @@ from .activation import sigmoid
 from ._jit import jit
 
 
-# The contiguous loops run over ``range(w.shape[0])`` of slices made by the
-# caller: written so, LLVM vectorises them fully; a loop over ``range(end -
-# start)`` with offsets computed inside ran about 25% slower here.
 @jit(inline=True)
 def _sigmoid_unbranched(z):
     """`activation.sigmoid`, the same bits, with a select for its branch on the sign of `z`.
@@ -46,6 +43,9 @@ def _sigmoid_unbranched(z):
     return (one if z >= 0 else e) / (one + e)
 
 
+# The contiguous loops run over ``range(w.shape[0])`` of slices made by the
+# caller: written so, LLVM vectorises them fully; a loop over ``range(end -
+# start)`` with offsets computed inside ran about 25% slower here.
 @jit(inline=True)
 def _dot_slices(w, v):
     total = v.dtype.type(0)
@@ -133,7 +133,7 @@ def deltas(weights, upstream, in_start, in_end, contiguous_from, hidden_from, co
     """
     acc[:] = 0
     delta[:] = 0
-    zero, one = outputs.dtype.type(0), outputs.dtype.type(1)
+    one = outputs.dtype.type(1)
     for k in range(compute_nodes.shape[0] - 1, -1, -1):
         j = compute_nodes[k]
         y = outputs[j]
@@ -176,7 +176,8 @@ def update(weights, upstream, in_start, in_end, contiguous_from, compute_nodes, 
 # written out for exactly this many.  Its loops run over chunks of `_CHUNK`
 # inputs, so that a chunk of the old and the new block's inputs (2 x 8 x 192
 # float64, 24 KB) stays in the L1 cache while every weight row passes by
-# (on a 48 KB L1, chunks of 128 were 3% slower, 64 25%, no chunks 5%).
+# (it fits a 32 KB L1 too; on a 48 KB L1, chunks of 128 were 3% slower, 64
+# 25%, no chunks 5%).
 _BLOCK = 8
 _CHUNK = 192
 # Below this many steps a `train` call should pass no `block_rows`: every
