@@ -387,5 +387,6 @@ def train(weights, upstream, in_start, in_end, contiguous_from, hidden_from, com
         for r in range(n_rows):
             following[block_rows[r]] = _sigmoid_unbranched(sums[r])
         for j in other_nodes:
-            following[j] = _sigmoid_unbranched(_update_then_dot(weights, upstream, in_start[j], in_end[j],
-                                                                contiguous_from[j], rate * delta[j], current, following))
+            total_in = _update_then_dot(weights, upstream, in_start[j], in_end[j], contiguous_from[j], rate * delta[j],
+                                        current, following)
+            following[j] = _sigmoid_unbranched(total_in)
