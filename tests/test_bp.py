@@ -102,6 +102,17 @@ def test_blocked_training_matches_the_twin(n_samples, epochs):
     assert_matches_twin(net, twin, data, f"{n_samples} samples x {epochs} epochs")
 
 
+def test_blocked_training_of_the_benchmark_network_matches_the_twin():
+    """[784, 100, 10]: rows of 785 inputs, several chunks of them, the last one short."""
+    sizes = [784, 100, 10]
+    rng = np.random.default_rng(1)
+    labels, data = random_data(rng, 9, sizes[0], sizes[-1])
+    net, twin = bp.Network(sizes, rng=3), reference.Network(sizes, rng=3)
+    net.train(labels, data, 0.1, 2)
+    twin.train(labels, data, 0.1, 2)
+    assert_matches_twin(net, twin, data, "784-100-10")
+
+
 def test_blocked_training_of_a_mixed_graph_matches_the_twin():
     """A full first layer but for one pruned node, a second hidden layer and skip-layer connections."""
     sizes = [10, 5, 3, 2]
