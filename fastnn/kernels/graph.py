@@ -352,8 +352,9 @@ def train(weights, upstream, in_start, in_end, contiguous_from, hidden_from, com
                 for k in range(outputs.shape[0]):
                     outputs[k] = current[k]
                 break
+            steps_row = steps[step_index % _BLOCK]
             for r in range(n_rows):
-                steps[step_index % _BLOCK, r] = rate * delta[block_rows[r]]
+                steps_row[r] = rate * delta[block_rows[r]]
         else:
             current = buffers[0]  # the first forward pass: every step is 0, any finite values do
         following_index = step_index + 1
@@ -365,25 +366,34 @@ def train(weights, upstream, in_start, in_end, contiguous_from, hidden_from, com
         if n_rows and position == 0:
             half = (following_index // _BLOCK) % 2 * _BLOCK
             new = blocks[half:half + _BLOCK]
+            # Input nodes block_from .. block_from + run, the last maybe the constant node n_inputs.
+            from_sample = min(run, n_inputs - block_from)
             for p in range(min(_BLOCK, total - following_index)):
-                sample = samples[(following_index + p) % n_samples]
-                for k in range(run):  # node block_from + k of the input layer, n_inputs its constant
-                    new[p, k] = sample[block_from + k] if block_from + k < n_inputs else one
+                row, values = new[p], samples[(following_index + p) % n_samples, block_from:block_from + from_sample]
+                for k in range(from_sample):
+                    row[k] = values[k]
+                if from_sample < run:
+                    row[from_sample] = one
             _block_pass(weights, row_start, steps, blocks[_BLOCK - half:2 * _BLOCK - half], new, z)
             steps[:] = 0
             for q in range(_BLOCK):
                 for p in range(q):
+                    row, other = new[p], new[q]
                     total_pq = zero
                     for k in range(run):
-                        total_pq += new[p, k] * new[q, k]
+                        total_pq += row[k] * other[k]
                     gram[p, q] = total_pq
         # The blocked nodes first (they read only the input layer), each
         # sum vectorised across them.
+        # (Loops over row views: LLVM vectorised the ones indexing 2-d arrays
+        # with the loop variable poorly, or not at all.)
+        z_row = z[position]
         for r in range(n_rows):
-            sums[r] = z[position, r]
+            sums[r] = z_row[r]
         for p in range(position):
+            steps_row, scale = steps[p], gram[p, position]
             for r in range(n_rows):
-                sums[r] += steps[p, r] * gram[p, position]
+                sums[r] += steps_row[r] * scale
         for r in range(n_rows):
             following[block_rows[r]] = _sigmoid_unbranched(sums[r])
         for j in other_nodes:
