@@ -87,29 +87,31 @@ def assert_matches_twin(net, twin, data, what):
     assert_close(net.predict(data[0]), twin.predict(data[0]), what=f"{what}: predictions")
 
 
+def train_both(sizes, n_samples, epochs, rate, seed, connections=None):
+    """A network and its twin with the same weights, trained on the same random data; also the data and rng."""
+    rng = np.random.default_rng(seed)
+    labels, data = random_data(rng, n_samples, sizes[0], sizes[-1])
+    net = bp.Network(sizes, connections=connections, rng=seed)
+    twin = reference.Network(sizes, connections=connections, rng=seed)
+    net.train(labels, data, rate, epochs)
+    twin.train(labels, data, rate, epochs)
+    return net, twin, data, rng
+
+
 # Steps per train call around the block size (8) and the blocking threshold
 # (16): whole blocks, a partial last block, epochs wrapping inside a block,
 # one sample many times, and several hundred samples over two epochs.
 @pytest.mark.parametrize("n_samples, epochs", [(16, 1), (17, 1), (23, 1), (8, 3), (5, 4), (1, 20), (203, 2)])
 def test_blocked_training_matches_the_twin(n_samples, epochs):
-    sizes = [21, 9, 4]
-    rng = np.random.default_rng(n_samples)
-    labels, data = random_data(rng, n_samples, sizes[0], sizes[-1])
-    net, twin = bp.Network(sizes, rng=5), reference.Network(sizes, rng=5)
-    assert len(net._block_rows) == 9 and n_samples * epochs >= bp._kernels.MIN_BLOCKED_STEPS
-    net.train(labels, data, 0.5, epochs)
-    twin.train(labels, data, 0.5, epochs)
+    assert n_samples * epochs >= bp._kernels.MIN_BLOCKED_STEPS
+    net, twin, data, _ = train_both([21, 9, 4], n_samples, epochs, 0.5, seed=n_samples)
+    assert len(net._block_rows) == 9
     assert_matches_twin(net, twin, data, f"{n_samples} samples x {epochs} epochs")
 
 
 def test_blocked_training_of_the_benchmark_network_matches_the_twin():
     """[784, 100, 10]: rows of 785 inputs, several chunks of them, the last one short."""
-    sizes = [784, 100, 10]
-    rng = np.random.default_rng(1)
-    labels, data = random_data(rng, 9, sizes[0], sizes[-1])
-    net, twin = bp.Network(sizes, rng=3), reference.Network(sizes, rng=3)
-    net.train(labels, data, 0.1, 2)
-    twin.train(labels, data, 0.1, 2)
+    net, twin, data, _ = train_both([784, 100, 10], 9, 2, 0.1, seed=3)
     assert_matches_twin(net, twin, data, "784-100-10")
 
 
@@ -118,26 +120,15 @@ def test_blocked_training_of_a_mixed_graph_matches_the_twin():
     sizes = [10, 5, 3, 2]
     pruned = [c for c in bp.full_connections(sizes) if not (c[:3] == (0, 2, 1) and c[3] == 4)]
     connections = pruned + [(0, 0, 2, 1), (0, 7, 3, 0), (1, 5, 3, 1)]  # skip layers, one from a constant node
-    rng = np.random.default_rng(11)
-    labels, data = random_data(rng, 37, sizes[0], sizes[-1])
-    net = bp.Network(sizes, connections=connections, rng=2)
-    twin = reference.Network(sizes, connections=connections, rng=2)
+    net, twin, data, _ = train_both(sizes, 37, 3, 0.4, seed=2, connections=connections)
     # Hidden nodes 0-3 of layer 1 are blocked, node 4 (a different run) and the rest are not.
     assert net._block_rows.tolist() == [11, 12, 13, 14]
-    net.train(labels, data, 0.4, 3)
-    twin.train(labels, data, 0.4, 3)
     assert_matches_twin(net, twin, data, "mixed graph")
 
 
-def test_views_and_get_gradient_read_the_network_after_blocked_training():
+def test_get_gradient_after_blocked_training_reads_the_trained_weights():
     sizes = [12, 6, 3]
-    rng = np.random.default_rng(4)
-    labels, data = random_data(rng, 29, sizes[0], sizes[-1])
-    net, twin = bp.Network(sizes, rng=8), reference.Network(sizes, rng=8)
-    net.train(labels, data, 0.3, 2)
-    twin.train(labels, data, 0.3, 2)
-    first = net.connections.connections[0]
-    assert first.weight == net.layers[1].nodes[0].upstream[0].weight
+    net, twin, _, rng = train_both(sizes, 29, 2, 0.3, seed=8)
     sample, label = rng.random(sizes[0]).tolist(), rng.random(sizes[-1]).tolist()
     net.get_gradient(label, sample)
     twin.predict(sample)
