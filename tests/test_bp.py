@@ -74,6 +74,99 @@ def test_sparse_and_skip_layer_graphs_match_the_twin(sizes, seed):
     assert_close(net.predict(data[-1]), twin.predict(data[-1]), what="predictions")
 
 
+# -- blocked training: the first layer's updates delayed over blocks of samples (kernels.graph.train) --------
+def assert_matches_twin(net, twin, data, what):
+    """Weights, the last sample's node values, deltas and gradients, and a prediction, against the twin."""
+    assert_close([c.weight for c in net.connections.connections], [c.weight for c in twin.connections],
+                 what=f"{what}: trained weights")
+    assert_close([c.gradient for c in net.connections.connections], [c.gradient for c in twin.connections],
+                 what=f"{what}: last sample's gradients")
+    for attribute in ("output", "delta"):
+        for layer, twin_layer in zip(node_values(net, attribute), twin_values(twin, attribute)):
+            assert_close(layer, twin_layer, what=f"{what}: last sample's node {attribute}s")
+    assert_close(net.predict(data[0]), twin.predict(data[0]), what=f"{what}: predictions")
+
+
+def train_both(sizes, n_samples, epochs, rate, seed, connections=None):
+    """A network and its twin with the same weights, trained on the same random data; also the data and rng."""
+    rng = np.random.default_rng(seed)
+    labels, data = random_data(rng, n_samples, sizes[0], sizes[-1])
+    net = bp.Network(sizes, connections=connections, rng=seed)
+    twin = reference.Network(sizes, connections=connections, rng=seed)
+    net.train(labels, data, rate, epochs)
+    twin.train(labels, data, rate, epochs)
+    return net, twin, data, rng
+
+
+# Steps per train call around the block size (8) and the blocking threshold
+# (16): whole blocks, a partial last block, epochs wrapping inside a block,
+# one sample many times, and several hundred samples over two epochs.
+@pytest.mark.parametrize("n_samples, epochs", [(16, 1), (17, 1), (23, 1), (8, 3), (5, 4), (1, 20), (203, 2)])
+def test_blocked_training_matches_the_twin(n_samples, epochs):
+    assert n_samples * epochs >= bp._kernels.MIN_BLOCKED_STEPS
+    net, twin, data, _ = train_both([21, 9, 4], n_samples, epochs, 0.5, seed=n_samples)
+    assert len(net._block_rows) == 9
+    assert_matches_twin(net, twin, data, f"{n_samples} samples x {epochs} epochs")
+
+
+def test_blocked_training_of_the_benchmark_network_matches_the_twin():
+    """[784, 100, 10]: rows of 785 inputs, several chunks of them, the last one short."""
+    net, twin, data, _ = train_both([784, 100, 10], 9, 2, 0.1, seed=3)
+    assert_matches_twin(net, twin, data, "784-100-10")
+
+
+def test_blocked_training_of_a_mixed_graph_matches_the_twin():
+    """A full first layer but for one pruned node, a second hidden layer and skip-layer connections."""
+    sizes = [10, 5, 3, 2]
+    pruned = [c for c in bp.full_connections(sizes) if not (c[:3] == (0, 2, 1) and c[3] == 4)]
+    connections = pruned + [(0, 0, 2, 1), (0, 7, 3, 0), (1, 5, 3, 1)]  # skip layers, one from a constant node
+    net, twin, data, _ = train_both(sizes, 37, 3, 0.4, seed=2, connections=connections)
+    # Hidden nodes 0-3 of layer 1 are blocked, node 4 (a different run) and the rest are not.
+    assert net._block_rows.tolist() == [11, 12, 13, 14]
+    assert_matches_twin(net, twin, data, "mixed graph")
+
+
+def test_get_gradient_after_blocked_training_reads_the_trained_weights():
+    sizes = [12, 6, 3]
+    net, twin, _, rng = train_both(sizes, 29, 2, 0.3, seed=8)
+    sample, label = rng.random(sizes[0]).tolist(), rng.random(sizes[-1]).tolist()
+    net.get_gradient(label, sample)
+    twin.predict(sample)
+    twin.calc_delta(label)
+    twin.calc_gradient()
+    assert_matches_twin(net, twin, [sample], "get_gradient after training")
+
+
+@pytest.mark.parametrize("n_rows", [5, 6])
+def test_block_pass_applies_updates_in_sample_order_and_dots_the_next_block(n_rows):
+    """The delayed updates give the bits of one per-sample update each; the sums are the new weights' dots."""
+    rng = np.random.default_rng(n_rows)
+    run, stride = 300, 304  # two chunks of inputs, rows padded apart as the network pads them
+    weights = rng.uniform(-0.1, 0.1, n_rows * stride)
+    row_start = np.arange(n_rows, dtype=np.int64) * stride
+    steps, old, new = rng.normal(size=(8, n_rows)), rng.random((8, run)), rng.random((8, run))
+    expected = weights.copy()
+    # graph.update as the plain loop calls it once per sample: "node" r has weights from row_start[r]
+    # and reads outputs 0 .. run, here sample p's inputs; its delta is the step (rate 1).
+    nodes = np.arange(n_rows, dtype=np.int64)
+    for p in range(8):
+        bp._kernels.update(expected, np.zeros(1, np.int64), row_start, row_start + run, np.zeros(n_rows, np.int64),
+                           nodes, old[p], steps[p], 1.0)
+    z = np.empty((8, n_rows))
+    bp._kernels._block_pass(weights, row_start, steps, old, new, z)
+    np.testing.assert_array_equal(weights, expected)
+    rows = np.stack([weights[s:s + run] for s in row_start])
+    assert_close(z, new @ rows.T, what="next block's sums")
+
+
+def test_the_unbranched_sigmoid_gives_the_bits_of_the_activation_kernel():
+    from fastnn.kernels.activation import sigmoid
+
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(scale=s, size=200) for s in (0.01, 1, 30, 400)] + [[0.0, -0.0, 1e-300, -1e-300]])
+    np.testing.assert_array_equal([bp._kernels._sigmoid_unbranched(v) for v in z], [sigmoid(v) for v in z])
+
+
 def network_error(net, sample, label):
     return bp.mean_square_error(net.predict(sample), label)
 

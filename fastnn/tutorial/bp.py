@@ -234,6 +234,18 @@ class Network:
             self._hidden_from[j] += int(np.count_nonzero(sources < first_hidden))
         constants = offsets[1:] - 1
         self._compute_nodes = np.setdiff1d(np.arange(first_hidden, n_nodes), constants).astype(np.int64)
+        # The nodes whose updates `train` delays over blocks of samples: fed
+        # only by one contiguous run of input nodes, the most common run (a
+        # fully connected first layer: all of it).
+        runs = {}
+        for j in self._compute_nodes:
+            if self._hidden_from[j] == self._in_end[j] and self._contiguous_from[j] >= 0:
+                key = (int(self._contiguous_from[j]), int(self._in_end[j] - self._in_start[j]))
+                runs.setdefault(key, []).append(j)
+        rows = max(runs.values(), key=len) if runs else []
+        self._block_rows = np.array(rows, dtype=np.int64)
+        self._block_from = int(self._contiguous_from[rows[0]]) if rows else 0
+        self._other_nodes = np.setdiff1d(self._compute_nodes, self._block_rows).astype(np.int64)
         self._output_start = int(offsets[-2])
         self._outputs = np.zeros(n_nodes)
         self._outputs[constants] = 1.0
@@ -293,9 +305,13 @@ class Network:
         epoch = _checks.check_int(epoch, "epoch", minimum=0)
         if epoch == 0 or len(samples) == 0:
             return
+        if len(samples) * epoch >= _kernels.MIN_BLOCKED_STEPS:
+            block_rows, other_nodes = self._block_rows, self._other_nodes
+        else:
+            block_rows, other_nodes = self._block_rows[:0], self._compute_nodes
         _kernels.train(self._weights, self._upstream, self._in_start, self._in_end, self._contiguous_from, self._hidden_from,
-                       self._compute_nodes, self._output_start, samples, targets, rate, epoch,
-                       self._outputs, self._deltas, self._gradients)
+                       self._compute_nodes, self._output_start, block_rows, self._block_from, other_nodes, samples,
+                       targets, rate, epoch, self._outputs, self._deltas, self._gradients)
 
     def dump(self):
         for layer in self.layers:
