@@ -428,3 +428,41 @@ def test_small_blas_products_run_on_one_blas_thread_and_large_ones_as_configured
             assert one_blas_thread.threads() == 1
         assert one_blas_thread.threads() == 1
     assert one_blas_thread.threads() == configured
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plain_sgd_on_blas_batches_adds_the_gradient_into_the_weights(dtype, monkeypatch):
+    from fastnn._blas import can_add_product
+
+    if not can_add_product(dtype):
+        pytest.skip("numpy's BLAS is not a scipy-openblas with cblas gemm")
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(8, 5)).astype(dtype), rng.integers(0, 3, 8)
+    added, stored, checked = (layer_by_layer(dense_chain("cross_entropy", dtype)) for _ in range(3))
+    stored._compile()
+    checked._compile()
+    stored._deferred = False  # the layers' gradients, checked and applied by the optimizer
+    monkeypatch.setattr(checked, "_bound_limit", 0.0)  # no bound proves anything: stored and checked as well
+    for step in range(3):
+        losses = [model.train_on_batch(x, y) for model in (added, stored, checked)]
+        assert losses[0] == pytest.approx(losses[1], rel=1e-6) and losses[2] == losses[1]
+    assert added._deferred and not added.layers[0].grads["weight"].any()  # the gradient went straight in
+    assert checked.layers[0].grads["weight"].any()
+    for a, b, c in zip(added.layers, stored.layers, checked.layers):
+        for name in a.params:
+            assert_close(a.params[name], b.params[name], rtol=1e-6, atol=1e-7, what=f"{type(a).__name__} {name}")
+            assert np.array_equal(c.params[name], b.params[name])
+
+
+def test_a_blas_batch_whose_gradient_overflows_keeps_every_weight():
+    # ReLU units all off and huge weights above them: a finite loss, a NaN error term for the layer below,
+    # found before any layer is updated (the bound of that layer is not finite).
+    model = Sequential([Dense(2, 2, rng=0), ReLU(), Dense(2, 2, rng=0)], loss="mse")
+    model.layers[0].params["weight"][:] = 0
+    model.layers[0].params["bias"][:] = -1
+    model.layers[2].params["weight"][:] = 3e38
+    before = [p.copy() for layer in model.layers for p in layer.params.values()]
+    with pytest.raises(RuntimeError, match="a gradient became NaN .* keeps the weights of the last good step"), \
+            np.errstate(over="ignore", invalid="ignore"):
+        model.train_on_batch(np.ones((8, 2), np.float32), np.full((8, 2), 10, np.float32))
+    assert all(np.array_equal(p, q) for p, q in zip(before, (p for layer in model.layers for p in layer.params.values())))

@@ -117,8 +117,14 @@ def dense_delta(grad_out, y, code, delta, grad_bias):
 
     grad_out, y, delta (N, out); grad_bias (out,).  `delta` may be `grad_out`.
     The batch sum runs in sample order, so it does not depend on threads.
+    Returns ``max_o sum_n |delta[n, o]|`` (infinite when some delta is NaN
+    or infinite): times ``max |x|`` it bounds every entry of ``W_grad`` and
+    ``b_grad``, so a finite bound proves them finite without reading them.
     """
+    T = delta.dtype.type
     grad_bias[:] = 0
+    magnitude = np.zeros(grad_bias.shape[0], delta.dtype)
+    check = T(0)
     for n in range(grad_out.shape[0]):
         g = grad_out[n]
         a = y[n]
@@ -127,6 +133,27 @@ def dense_delta(grad_out, y, code, delta, grad_bias):
             value = g[o] * derivative(a[o], code)
             d[o] = value
             grad_bias[o] += value
+            magnitude[o] += abs(value)
+            check += value * 0
+    if check != 0:
+        return T(np.inf)
+    largest = T(0)
+    for o in range(magnitude.shape[0]):
+        largest = max(largest, magnitude[o])
+    return largest
+
+
+@jit
+def largest_magnitude(values):
+    """``max |v|`` over `values` (any shape, C order); infinite when some value is NaN or infinite."""
+    flat = values.reshape(-1)
+    T = flat.dtype.type
+    largest = T(0)
+    check = T(0)
+    for i in range(flat.shape[0]):
+        largest = max(largest, abs(flat[i]))
+        check += flat[i] * 0
+    return largest if check == 0 else T(np.inf)
 
 
 @jit

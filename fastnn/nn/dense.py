@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from .._blas import add_product
 from .._checks import as_float_array, check_int, make_rng
 from .._memory import aligned_empty, aligned_zeros
 from ..kernels.activation import IDENTITY
@@ -17,7 +18,9 @@ from ..kernels.batched_dense import (
     dense_grad_input_serial,
     dense_grad_weight,
     dense_grad_weight_serial,
+    largest_magnitude,
 )
+from ..kernels.optim import sgd_update
 from .base import Layer, check_dtype
 
 # Below this batch size the products run on one thread in compiled loops:
@@ -102,6 +105,8 @@ class Dense(Layer):
         self._buffers = BatchBuffers()
         self._x = None
         self._y = None
+        self._delta = None
+        self._bound = math.inf
 
     def output_shape(self, input_shape):
         if tuple(input_shape) != (self.in_features,):
@@ -180,3 +185,37 @@ class Dense(Layer):
                                   grad_input, need_input_grad):
             raise NonFiniteGradient(f"{type(self).__name__}: the error term is not finite")
         return grad_input if need_input_grad else None
+
+    def _backward_deferred(self, grad, code, need_input_grad):
+        """Trusted BLAS path for plain SGD: the error term, ``grads["bias"]`` and the input gradient now.
+
+        The weights are left for :meth:`_apply_sgd` (or
+        :meth:`_store_weight_grad`), once every layer's gradient is known
+        to be finite.  Sets ``_bound``, which bounds every entry of the
+        weight and bias gradients (infinite when the error term is not
+        finite; see kernels.batched_dense.dense_delta).
+        """
+        x = self._x
+        n = x.shape[0]
+        delta = self._delta = self._buffers.get(n, "delta", (n, self.out_features), self.dtype)
+        column_sum = dense_delta(grad, self._y, code, delta, self.grads["bias"])
+        self._bound = float(column_sum) * max(float(largest_magnitude(x)), 1.0)
+        if not need_input_grad:
+            return None
+        grad_input = self._buffers.get(n, "grad_input", (n, self.in_features), self.dtype)
+        np.matmul(delta, self.params["weight"], out=grad_input)
+        return grad_input
+
+    def _apply_sgd(self, lr):
+        """After ``_backward_deferred``: ``W -= lr * delta^T x`` in one BLAS call, ``b -= lr * b_grad``.
+
+        ``grads["weight"]`` is not stored (the product goes straight into
+        the weights).
+        """
+        add_product(-lr, self._delta, self._x, self.params["weight"])
+        bias = self.params["bias"]
+        sgd_update(bias, self.grads["bias"], bias, lr, 0.0, False, 0.0)
+
+    def _store_weight_grad(self):
+        """After ``_backward_deferred``: ``grads["weight"] = delta^T x``, for the optimizer's checked update."""
+        np.matmul(self._delta.T, self._x, out=self.grads["weight"])

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .._blas import ONE_THREAD_WORK, one_blas_thread
+from .._blas import ONE_THREAD_WORK, can_add_product, one_blas_thread
 from .._checks import as_float_array, check_int, check_real, describe_shape, make_rng
 from ..kernels.activation import IDENTITY
 from ..kernels.batched_dense import dense_chain_sgd_step
@@ -115,7 +115,8 @@ class Sequential:
     def __getstate__(self):
         # The lock cannot be pickled and the plan holds closures: both are rebuilt.
         state = dict(self.__dict__, _planned=None)
-        for key in ("_lock", "_forward_steps", "_backward_steps", "_backward_steps_sgd", "_chain"):
+        for key in ("_lock", "_forward_steps", "_backward_steps", "_backward_steps_sgd", "_backward_steps_deferred",
+                    "_chain"):
             state.pop(key, None)
         return state
 
@@ -195,7 +196,7 @@ class Sequential:
     def _plan(self):
         layers = self.layers
         blas = all(getattr(layer, "mixes_with_blas", False) for layer in layers)
-        forward, backward, backward_sgd = [], [], []
+        forward, backward, backward_sgd, backward_deferred = [], [], [], []
         chain = []  # (Dense layer, activation code) while the model is nothing else
         trained_below = False  # does a layer with parameters come before this one?
         i = 0
@@ -213,6 +214,8 @@ class Sequential:
                 backward.append(lambda g, layer=layer, code=code, need=trained_below: layer._backward(g, code, need))
                 backward_sgd.append(lambda g, layer=layer, code=code, need=trained_below:
                                     layer._backward_sgd(g, code, need, self.optimizer.lr))
+                backward_deferred.append(lambda g, layer=layer, code=code, need=trained_below:
+                                         layer._backward_deferred(g, code, need))
             else:
                 chain = None
                 trusted = layer.trusted_path
@@ -224,11 +227,17 @@ class Sequential:
                     step = functools.partial(layer._backward, need_input_grad=False)
                 backward.append(step)
                 backward_sgd.append(step)
+                backward_deferred.append(step)
             trained_below = trained_below or bool(layer.params)
             i += 1
         self._forward_steps = forward
         self._backward_steps = [step for step in backward[::-1] if step is not None]
         self._backward_steps_sgd = [step for step in backward_sgd[::-1] if step is not None]
+        self._backward_steps_deferred = [step for step in backward_deferred[::-1] if step is not None]
+        # Plain SGD on BLAS batches may add the weight gradient straight into the weights (_train_deferred).
+        self._dense = [layer for layer in layers if isinstance(layer, Dense)]
+        self._deferred = blas and bool(self._dense) and can_add_product(self.dtype)
+        self._bound_limit = float(np.finfo(self.dtype).max) / 4  # room for rounding and for the update itself
         # Multiply-adds per sample of the largest BLAS product (see _blas_threads).
         self._blas_work = max([layer.in_features * layer.out_features for layer in layers if isinstance(layer, Dense)],
                               default=0) if blas else 0
@@ -265,8 +274,10 @@ class Sequential:
         (kernels.batched_dense.dense_backward_sgd), so their ``grads`` are
         not stored for that step; a model of Dense layers and their
         activations only, with a built-in loss, then takes the whole step in
-        one kernel call (``_train_chain``).  Small BLAS products run on one
-        BLAS thread (``_blas_threads``).
+        one kernel call (``_train_chain``).  On larger batches of a model
+        whose Dense layers use BLAS, plain SGD adds the weight gradients
+        straight into the weights (``_train_deferred``).  Small BLAS products
+        run on one BLAS thread (``_blas_threads``).
         """
         n = x.shape[0]
         if n < SMALL_BATCH and self._chain is not None and getattr(self.optimizer, "is_plain", False):
@@ -274,6 +285,8 @@ class Sequential:
             if loss_code is not None:
                 return self._train_chain(x, y, loss_code, where)
         with self._blas_threads(n):
+            if n >= SMALL_BATCH and self._deferred and getattr(self.optimizer, "is_plain", False):
+                return self._train_deferred(x, y, where)
             return self._train_layers(x, y, where)
 
     def _train_layers(self, x, y, where):
@@ -292,6 +305,39 @@ class Sequential:
             raise RuntimeError(_gradient_error(where, fused)) from None
         if not self.optimizer._update(self._unfused_slots if fused else None):
             raise RuntimeError(_gradient_error(where, fused))
+        return float(loss_sum), correct
+
+    def _train_deferred(self, x, y, where):
+        """_train_layers for plain SGD on a model whose Dense layers use BLAS.
+
+        Back propagation leaves the Dense weights alone
+        (``Dense._backward_deferred``); when every layer's bound proves its
+        gradients finite, each adds ``-lr * delta^T x`` to its weights in one
+        BLAS call, so the weight gradient is neither stored nor read back
+        nor checked.  Otherwise the gradients are stored and the optimizer
+        checks them all before changing anything, as in _train_layers: in
+        both cases a non-finite gradient leaves every weight as it was.
+        """
+        n = x.shape[0]
+        out = self._forward_batch(x)
+        grad = self._buffers.get(n, "grad", out.shape, out.dtype)
+        loss_sum, correct = self.loss._compute(out, y, 1.0 / n, grad)
+        if not math.isfinite(loss_sum):
+            raise RuntimeError(_loss_error(loss_sum, where))
+        for step in self._backward_steps_deferred:
+            grad = step(grad)
+        optimizer = self.optimizer
+        limit = self._bound_limit
+        if all(layer._bound < limit for layer in self._dense):
+            if not optimizer._update(self._unfused_slots):
+                raise RuntimeError(_gradient_error(where, False))
+            for layer in self._dense:
+                layer._apply_sgd(optimizer.lr)
+        else:
+            for layer in self._dense:
+                layer._store_weight_grad()
+            if not optimizer._update():
+                raise RuntimeError(_gradient_error(where, False))
         return float(loss_sum), correct
 
     def _train_chain(self, x, y, loss_code, where):
