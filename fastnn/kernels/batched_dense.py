@@ -315,7 +315,8 @@ def dense_backward_sgd(grad_out, y, code, x, weight, bias, lr, delta, grad_input
 
 
 @jit
-def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs, grad, loss, labels, targets, lr):
+def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs, grad, loss, labels, targets, lr,
+                         input_grad):
     """One plain SGD step of a chain of dense layers on a small batch, in one call.
 
     The tuples `weights`, `biases`, `codes`, `outputs`, `deltas` and
@@ -325,8 +326,10 @@ def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs
     output against `labels` (N,) or the target rows `targets` (N, K) (`loss`
     is SOFTMAX_CROSS_ENTROPY or SQUARED_ERROR; see fastnn.kernels.loss) writes
     the gradient of its batch mean into `grad` (N, K).  Then
-    :func:`dense_backward_sgd` from the last layer down, the first layer
-    computing no input gradient (``grad_inputs[0]`` is not used).  The same
+    :func:`dense_backward_sgd` from the last layer down; the first layer
+    computes the gradient for `x` into ``grad_inputs[0]`` only if
+    `input_grad` (the chain ends a model with trained layers below it;
+    otherwise ``grad_inputs[0]`` is not used).  The same
     kernels in the same order as Sequential's layer-by-layer step, without
     a Python call per kernel (inlined here, LLVM may round a few operations
     differently).
@@ -353,7 +356,7 @@ def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs
         k = n_layers - 1 - j
         below = x if k == 0 else outputs[k - 1]
         if not dense_backward_sgd(error, outputs[k], codes[k], below, weights[k], biases[k], lr, deltas[k],
-                                  grad_inputs[k], k > 0):
+                                  grad_inputs[k], k > 0 or input_grad):
             return loss_sum, correct, k + 1
         error = grad_inputs[k]
     return loss_sum, correct, 0

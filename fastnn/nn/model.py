@@ -24,6 +24,7 @@ from ..kernels.optim import all_finite
 from .activations import Activation
 from .base import Layer
 from .callbacks import Callback, ProgressBar
+from .conv import Conv2D
 from .dense import SMALL_BATCH, BatchBuffers, Dense, NonFiniteGradient
 from .losses import _NO_LABELS, CrossEntropy, MeanSquaredError, get_loss
 from .optim import SGD, Optimizer
@@ -116,7 +117,7 @@ class Sequential:
         # The lock cannot be pickled and the plan holds closures: both are rebuilt.
         state = dict(self.__dict__, _planned=None)
         for key in ("_lock", "_forward_steps", "_backward_steps", "_backward_steps_sgd", "_backward_steps_deferred",
-                    "_chain"):
+                    "_chain", "_head_forward", "_head_backward"):
             state.pop(key, None)
         return state
 
@@ -197,19 +198,33 @@ class Sequential:
         layers = self.layers
         blas = all(getattr(layer, "mixes_with_blas", False) for layer in layers)
         forward, backward, backward_sgd, backward_deferred = [], [], [], []
-        chain = []  # (Dense layer, activation code) while the model is nothing else
+        chain = []  # (Dense layer, activation code) of the Dense layers since the last layer of another kind
+        head = 0  # steps before the chain
+        trusted = True  # do the layers before the chain take the trusted path?
+        chain_input_grad = False  # does a layer with parameters come before the chain?
         trained_below = False  # does a layer with parameters come before this one?
         i = 0
         while i < len(layers):
             layer = layers[i]
-            if isinstance(layer, Dense):
+            if isinstance(layer, Conv2D) and i + 1 < len(layers) and isinstance(layers[i + 1], Activation):
+                # The activation runs inside the convolution's kernel; its derivative before the gradient kernel.
+                code = layers[i + 1].code
+                i += 1
+                chain = []
+                forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
+                step = functools.partial(layer._backward, need_input_grad=trained_below, code=code)
+                backward.append(step)
+                backward_sgd.append(step)
+                backward_deferred.append(step)
+            elif isinstance(layer, Dense):
                 layer.use_blas = blas
                 code = IDENTITY
                 if i + 1 < len(layers) and isinstance(layers[i + 1], Activation):
                     code = layers[i + 1].code
                     i += 1
-                if chain is not None:
-                    chain.append((layer, code))
+                if not chain:
+                    head, chain_input_grad = len(forward), trained_below
+                chain.append((layer, code))
                 forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
                 backward.append(lambda g, layer=layer, code=code, need=trained_below: layer._backward(g, code, need))
                 backward_sgd.append(lambda g, layer=layer, code=code, need=trained_below:
@@ -217,11 +232,12 @@ class Sequential:
                 backward_deferred.append(lambda g, layer=layer, code=code, need=trained_below:
                                          layer._backward_deferred(g, code, need))
             else:
-                chain = None
-                trusted = layer.trusted_path
-                forward.append(layer._forward if trusted else layer.forward)
+                chain = []
+                trusted = trusted and layer.trusted_path
+                forward.append(layer._forward if layer.trusted_path else layer.forward)
                 # Layers without parameters below every trained layer need no backward pass at all.
-                step = (layer._backward if trusted else layer.backward) if trained_below or layer.params else None
+                step = ((layer._backward if layer.trusted_path else layer.backward) if trained_below or layer.params
+                        else None)
                 if step is not None and not trained_below and getattr(layer, "optional_input_grad", False):
                     # the first trained layer: nothing below uses its input gradient
                     step = functools.partial(layer._backward, need_input_grad=False)
@@ -242,12 +258,15 @@ class Sequential:
         self._blas_work = max([layer.in_features * layer.out_features for layer in layers if isinstance(layer, Dense)],
                               default=0) if blas else 0
         self._chain = None
-        if chain:
+        if chain and trusted:
             # Parameters are bound once: layers never rebind them (fastnn.nn.base).
             dense = [layer for layer, _ in chain]
             self._chain = (dense, tuple(layer.params["weight"] for layer in dense),
                            tuple(layer.params["bias"] for layer in dense), tuple(code for _, code in chain),
-                           np.empty((0, 0), self.dtype))
+                           np.empty((0, 0), self.dtype), chain_input_grad)
+            # The layers below the chain, stepped one by one around the chain's kernel call.
+            self._head_forward = forward[:head]
+            self._head_backward = [step for step in backward_sgd[:head][::-1] if step is not None]
         self._planned = list(layers)
 
     def _blas_threads(self, n):
@@ -272,9 +291,9 @@ class Sequential:
         With plain SGD (no momentum, no weight decay) a batch under
         SMALL_BATCH samples updates the Dense layers inside back propagation
         (kernels.batched_dense.dense_backward_sgd), so their ``grads`` are
-        not stored for that step; a model of Dense layers and their
-        activations only, with a built-in loss, then takes the whole step in
-        one kernel call (``_train_chain``).  On larger batches of a model
+        not stored for that step; with a built-in loss, the Dense layers and
+        activations that end the model then take their whole step in one
+        kernel call (``_train_chain``).  On larger batches of a model
         whose Dense layers use BLAS, plain SGD adds the weight gradients
         straight into the weights (``_train_deferred``).  Small BLAS products
         run on one BLAS thread (``_blas_threads``).
@@ -341,33 +360,45 @@ class Sequential:
         return float(loss_sum), correct
 
     def _train_chain(self, x, y, loss_code, where):
-        """_train_batch of a model made of Dense layers and their activations, in one kernel call.
+        """_train_batch of a model that ends in Dense layers and their activations: those in one kernel call.
 
         The kernel (kernels.batched_dense.dense_chain_sgd_step) runs the same
-        kernels as the layer-by-layer step, in the same order.
+        kernels as the layer-by-layer step, in the same order.  Layers below
+        the chain (convolutions, pooling, ...) step one by one around it,
+        and the optimizer then updates their parameters.
         """
-        _, weights, biases, codes, no_targets = self._chain
+        _, weights, biases, codes, no_targets, input_grad = self._chain
         n = x.shape[0]
+        for step in self._head_forward:
+            x = step(x)
         outputs, deltas, grad_inputs, grad = self._buffers.get_made(n, "chain", lambda: self._chain_buffers(n))
         if y.ndim == 1:
             labels, targets = y, no_targets
         else:
             labels, targets = _NO_LABELS, y
         loss_sum, correct, status = dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs,
-                                                         grad, loss_code, labels, targets, self.optimizer.lr)
+                                                         grad, loss_code, labels, targets, self.optimizer.lr,
+                                                         input_grad)
         if status < 0:
             raise RuntimeError(_loss_error(loss_sum, where))
         if status > 0:
             raise RuntimeError(_gradient_error(where, True))
+        if self._head_backward:
+            grad = grad_inputs[0]
+            for step in self._head_backward:
+                grad = step(grad)
+            if not self.optimizer._update(self._unfused_slots):
+                raise RuntimeError(_gradient_error(where, True))
         return float(loss_sum), correct
 
     def _chain_buffers(self, n):
         """Outputs, error terms and input gradients of the chain's layers, and the loss gradient, for n samples."""
-        dense = self._chain[0]
+        dense, input_grad = self._chain[0], self._chain[5]
         outputs = tuple(np.empty((n, layer.out_features), self.dtype) for layer in dense)
         deltas = tuple(np.empty_like(out) for out in outputs)
-        # The first layer computes no input gradient: its slot holds a placeholder of the right type.
-        grad_inputs = (deltas[0],) + tuple(np.empty((n, layer.in_features), self.dtype) for layer in dense[1:])
+        # Without an input gradient for the first layer, its slot holds a placeholder of the right type.
+        first = np.empty((n, dense[0].in_features), self.dtype) if input_grad else deltas[0]
+        grad_inputs = (first,) + tuple(np.empty((n, layer.in_features), self.dtype) for layer in dense[1:])
         return outputs, deltas, grad_inputs, np.empty_like(outputs[-1])
 
     # ------------------------------------------------------------- training
