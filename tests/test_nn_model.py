@@ -466,3 +466,41 @@ def test_a_blas_batch_whose_gradient_overflows_keeps_every_weight():
             np.errstate(over="ignore", invalid="ignore"):
         model.train_on_batch(np.ones((8, 2), np.float32), np.full((8, 2), 10, np.float32))
     assert all(np.array_equal(p, q) for p, q in zip(before, (p for layer in model.layers for p in layer.params.values())))
+
+
+def public_api_step(model, x, y):
+    """An SGD step through the layers' public forward and backward, one layer at a time, nothing folded."""
+    out = x
+    for layer in model.layers:
+        out = layer.forward(out)
+    model.loss(out, y)
+    grad = model.loss.backward()
+    for layer in reversed(model.layers):
+        grad = layer.backward(grad)
+    assert model.optimizer.step(model.layers)
+
+
+@pytest.mark.parametrize("activation", [ReLU, Sigmoid])
+@pytest.mark.parametrize("n", [1, 5])
+def test_folded_convolution_activations_compute_the_layer_by_layer_step(activation, n):
+    # conv, activation, max pool, conv: the activation runs in the first convolution's kernel and its derivative
+    # in the second one's gradient kernel; the Dense layers end the model (one kernel call at batch 1).
+    from fastnn.nn import Conv2D, Flatten, MaxPool2D
+
+    def build():
+        rng = np.random.default_rng(3)
+        return Sequential([Conv2D(1, 3, 3, padding=1, rng=rng), activation(), MaxPool2D(2), Conv2D(3, 4, 3, rng=rng),
+                           ReLU(), MaxPool2D(2, stride=1), Flatten(), Dense(4 * 2 * 2, 6, rng=rng), ReLU(),
+                           Dense(6, 3, rng=rng)], optimizer=SGD(lr=0.5), input_shape=(1, 10, 10))
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(n, 1, 10, 10)).astype(np.float32), rng.integers(0, 3, n)
+    folded, reference = build(), build()
+    for _ in range(2):
+        folded.train_on_batch(x, y)
+        public_api_step(reference, x, y)
+    assert folded._chain is not None and folded._head_backward
+    for a, b in zip(folded.layers, reference.layers):
+        for name in a.params:
+            assert_close(a.params[name], b.params[name], rtol=1e-5, atol=1e-6, what=f"{type(a).__name__} {name}")
+    assert not np.array_equal(folded.layers[0].params["weight"], build().layers[0].params["weight"])

@@ -292,6 +292,20 @@ def dense_backward_sgd(grad_out, y, code, x, weight, bias, lr, delta, grad_input
         return False
     if need_input:
         grad_input[:] = 0
+    if n_samples == 1 and need_input:
+        # One sample: the input gradient and the update share one pass over each weight row.
+        g = grad_input[0]
+        row = x[0]
+        for o in range(n_out):
+            d = delta[0, o]
+            if d != 0:
+                w = weight[o]
+                step = rate * d
+                for i in range(n_in):
+                    g[i] += d * w[i]
+                    w[i] -= step * row[i]
+                bias[o] -= rate * d
+        return True
     for o in range(n_out):
         w = weight[o]
         total = T(0)

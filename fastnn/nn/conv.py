@@ -124,12 +124,14 @@ class Conv2D(Layer):
         grad_x = self._backward(as_float_array(grad_output, "grad_output", self.dtype, shape=expected))
         return grad_x.copy()
 
-    def _backward(self, grad_output, need_input_grad=True, code=IDENTITY):
+    def _backward(self, grad_output, need_input_grad=True, code=IDENTITY, activation_below=IDENTITY):
         """Trusted path after ``_forward(x, code)``: `grad_output` is C-contiguous, of the output's shape and dtype.
 
         Without `need_input_grad` (the first trained layer of a model) only
         the parameter gradients are computed, and None is returned.  The
-        input gradient is a buffer that the next call overwrites.
+        input gradient is a buffer that the next call overwrites, multiplied
+        by the derivative of `activation_below` read from `x` (the
+        activation of a layer below, when Sequential folds it in here).
         """
         x = self._x
         weight, _ = self._weights()
@@ -142,10 +144,10 @@ class Conv2D(Layer):
         else:
             grad_x = self._buffers.get(x.shape, "no_grad_x", (1, 0) + x.shape[2:], x.dtype)
         if x.shape[0] == 1:
-            _conv.conv_gradients_sample(x[0], weight, grad_output[0], *self.stride, *self.padding, IDENTITY,
+            _conv.conv_gradients_sample(x[0], weight, grad_output[0], *self.stride, *self.padding, activation_below,
                                         need_input_grad, grad_x[0], self.grads["weight"], self.grads["bias"])
         else:
-            _conv.conv2d_backward(x, weight, grad_output, *self.stride, *self.padding, IDENTITY, need_input_grad,
+            _conv.conv2d_backward(x, weight, grad_output, *self.stride, *self.padding, activation_below, need_input_grad,
                                   grad_x, self.grads["weight"], self.grads["bias"])
         return grad_x if need_input_grad else None
 

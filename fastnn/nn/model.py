@@ -28,6 +28,7 @@ from .conv import Conv2D
 from .dense import SMALL_BATCH, BatchBuffers, Dense, NonFiniteGradient
 from .losses import _NO_LABELS, CrossEntropy, MeanSquaredError, get_loss
 from .optim import SGD, Optimizer
+from .pooling import MaxPool2D
 
 
 def _loss_error(loss_sum, where):
@@ -203,16 +204,23 @@ class Sequential:
         trusted = True  # do the layers before the chain take the trusted path?
         chain_input_grad = False  # does a layer with parameters come before the chain?
         trained_below = False  # does a layer with parameters come before this one?
+        # Convolution, activation, max pooling, convolution: the upper convolution's gradient kernel applies the
+        # activation's derivative (max pooling moves values without changing them, and f' is read from them).
+        folded = {j for j in range(len(layers) - 3) if isinstance(layers[j], Conv2D)
+                  and isinstance(layers[j + 1], Activation) and type(layers[j + 2]) is MaxPool2D
+                  and isinstance(layers[j + 3], Conv2D)}
         i = 0
         while i < len(layers):
             layer = layers[i]
             if isinstance(layer, Conv2D) and i + 1 < len(layers) and isinstance(layers[i + 1], Activation):
                 # The activation runs inside the convolution's kernel; its derivative before the gradient kernel.
                 code = layers[i + 1].code
+                below = layers[i - 2].code if i - 3 in folded else IDENTITY
+                forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
+                step = functools.partial(layer._backward, need_input_grad=trained_below,
+                                         code=IDENTITY if i in folded else code, activation_below=below)
                 i += 1
                 chain = []
-                forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
-                step = functools.partial(layer._backward, need_input_grad=trained_below, code=code)
                 backward.append(step)
                 backward_sgd.append(step)
                 backward_deferred.append(step)
