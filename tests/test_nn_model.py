@@ -438,20 +438,23 @@ def test_plain_sgd_on_blas_batches_adds_the_gradient_into_the_weights(dtype, mon
         pytest.skip("numpy's BLAS is not a scipy-openblas with cblas gemm")
     rng = np.random.default_rng(5)
     x, y = rng.normal(size=(8, 5)).astype(dtype), rng.integers(0, 3, 8)
-    added, stored, checked = (layer_by_layer(dense_chain("cross_entropy", dtype)) for _ in range(3))
-    stored._compile()
-    checked._compile()
+    added, small, stored, checked = (layer_by_layer(dense_chain("cross_entropy", dtype)) for _ in range(4))
+    for model in (stored, checked):
+        model._compile()
     stored._deferred = False  # the layers' gradients, checked and applied by the optimizer
     monkeypatch.setattr(checked, "_bound_limit", 0.0)  # no bound proves anything: stored and checked as well
     for step in range(3):
-        losses = [model.train_on_batch(x, y) for model in (added, stored, checked)]
-        assert losses[0] == pytest.approx(losses[1], rel=1e-6) and losses[2] == losses[1]
+        with monkeypatch.context() as patch:
+            patch.setattr("fastnn.nn.dense.ADD_PRODUCT_SIZE", 1)  # every layer takes the gemm
+            losses = [added.train_on_batch(x, y)]
+        losses += [model.train_on_batch(x, y) for model in (small, stored, checked)]
+        assert losses[0] == pytest.approx(losses[2], rel=1e-6) and losses[1] == losses[2] == losses[3]
     assert added._deferred and not added.layers[0].grads["weight"].any()  # the gradient went straight in
-    assert checked.layers[0].grads["weight"].any()
-    for a, b, c in zip(added.layers, stored.layers, checked.layers):
+    assert small.layers[0].grads["weight"].any() and checked.layers[0].grads["weight"].any()
+    for a, b, c, d in zip(added.layers, small.layers, stored.layers, checked.layers):
         for name in a.params:
-            assert_close(a.params[name], b.params[name], rtol=1e-6, atol=1e-7, what=f"{type(a).__name__} {name}")
-            assert np.array_equal(c.params[name], b.params[name])
+            assert_close(a.params[name], c.params[name], rtol=1e-6, atol=1e-7, what=f"{type(a).__name__} {name}")
+            assert np.array_equal(b.params[name], c.params[name]) and np.array_equal(d.params[name], c.params[name])
 
 
 def test_a_blas_batch_whose_gradient_overflows_keeps_every_weight():

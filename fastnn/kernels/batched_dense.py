@@ -118,7 +118,8 @@ def dense_delta(grad_out, y, code, delta, grad_bias):
     grad_out, y, delta (N, out); grad_bias (out,).  `delta` may be `grad_out`.
     The batch sum runs in sample order, so it does not depend on threads.
     Returns ``max_o sum_n |delta[n, o]|`` (infinite when some delta is NaN
-    or infinite): times ``max |x|`` it bounds every entry of ``W_grad`` and
+    or infinite): times ``max |x|`` (or anything larger, such as
+    :func:`magnitude_sum`) it bounds every entry of ``W_grad`` and
     ``b_grad``, so a finite bound proves them finite without reading them.
     """
     T = delta.dtype.type
@@ -144,16 +145,17 @@ def dense_delta(grad_out, y, code, delta, grad_bias):
 
 
 @jit
-def largest_magnitude(values):
-    """``max |v|`` over `values` (any shape, C order); infinite when some value is NaN or infinite."""
+def magnitude_sum(values):
+    """``sum |v|`` over `values` (any shape, C order): NaN or infinite when some value is.
+
+    At least ``max |v|``, and a branch-free loop that vectorizes (a running
+    maximum does not).
+    """
     flat = values.reshape(-1)
-    T = flat.dtype.type
-    largest = T(0)
-    check = T(0)
+    total = flat.dtype.type(0)
     for i in range(flat.shape[0]):
-        largest = max(largest, abs(flat[i]))
-        check += flat[i] * 0
-    return largest if check == 0 else T(np.inf)
+        total += abs(flat[i])
+    return total
 
 
 @jit
