@@ -194,7 +194,8 @@ def _taps_1(buf, offsets, weights, length, out, out_offsets, m):
 def _accumulate_taps(buf, offsets, weights, length, out, out_offsets):
     """``out[out_offsets[m] + p] += sum_t weights[m, t] * buf[offsets[t] + p]`` for ``p < length``.
 
-    buf, out: 1-D (distinct arrays; the M output rows must not overlap);
+    buf, out: 1-D (distinct arrays; the M output rows must not overlap, or
+    at least not within a block of six rows taken together);
     offsets: ``(T,)`` and out_offsets: ``(M,)`` int64; weights: ``(M, T)``.
     Rows go six or four at a time with four taps per pass, the last one to
     three rows one at a time with eight taps per pass; the taps left over
@@ -712,8 +713,15 @@ def _backward_group(x, grad_out, first, count, offsets, layout, sh, sw, ph, pw, 
     if scatter:
         dbuf[:] = 0
         flat = errors.reshape(-1)
-        for k in range(scatter_weights.shape[0]):
-            _accumulate_taps(flat, error_offsets, scatter_weights[k], length, dbuf, scatter_offsets[k])
+        taps, channels, filters = scatter_weights.shape
+        if channels % 6 == 0:
+            # All taps in one call: rows (tap, channel) go six at a time, each block one tap's channels, whose
+            # slices never overlap (the rule of _accumulate_taps); the blocks run in tap order, as below.
+            _accumulate_taps(flat, error_offsets, scatter_weights.reshape((taps * channels, filters)), length, dbuf,
+                             scatter_offsets.reshape(-1))
+        else:
+            for k in range(taps):
+                _accumulate_taps(flat, error_offsets, scatter_weights[k], length, dbuf, scatter_offsets[k])
         _unload_group(dbuf, first, count, sh, sw, ph, pw, seg_w, row, plane, x, activation_below, grad_x)
     else:
         _gather_group(grad_out, first, count, group, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w,
