@@ -332,7 +332,7 @@ def dense_backward_sgd(grad_out, y, code, x, weight, bias, lr, delta, grad_input
 
 @jit
 def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs, grad, loss, labels, targets, lr,
-                         input_grad):
+                         input_grad, activation_below):
     """One plain SGD step of a chain of dense layers on a small batch, in one call.
 
     The tuples `weights`, `biases`, `codes`, `outputs`, `deltas` and
@@ -345,7 +345,8 @@ def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs
     :func:`dense_backward_sgd` from the last layer down; the first layer
     computes the gradient for `x` into ``grad_inputs[0]`` only if
     `input_grad` (the chain ends a model with trained layers below it;
-    otherwise ``grad_inputs[0]`` is not used).  The same
+    otherwise ``grad_inputs[0]`` is not used), times the derivative of
+    `activation_below` read from `x` (IDENTITY for the plain gradient).  The same
     kernels in the same order as Sequential's layer-by-layer step, without
     a Python call per kernel (inlined here, LLVM may round a few operations
     differently).
@@ -375,4 +376,10 @@ def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs
                                   grad_inputs[k], k > 0 or input_grad):
             return loss_sum, correct, k + 1
         error = grad_inputs[k]
+    if input_grad and activation_below != IDENTITY:
+        for i in range(n):
+            g = grad_inputs[0][i]
+            row = x[i]
+            for c in range(g.shape[0]):
+                g[c] *= derivative(row[c], activation_below)
     return loss_sum, correct, 0

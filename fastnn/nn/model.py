@@ -29,6 +29,7 @@ from .dense import SMALL_BATCH, BatchBuffers, Dense, NonFiniteGradient
 from .losses import _NO_LABELS, CrossEntropy, MeanSquaredError, get_loss
 from .optim import SGD, Optimizer
 from .pooling import MaxPool2D
+from .shape import Flatten
 
 
 def _loss_error(loss_sum, where):
@@ -50,6 +51,12 @@ def _gradient_error(where, fused):
 
 # The losses that dense_chain_sgd_step computes itself (exact types: a subclass may change _compute).
 _CHAIN_LOSSES = {CrossEntropy: SOFTMAX_CROSS_ENTROPY, MeanSquaredError: SQUARED_ERROR}
+
+
+def _conv_activation_pool(layers, j):
+    """Whether layers j, j+1, j+2 are a convolution, an activation and a max pooling."""
+    return (isinstance(layers[j], Conv2D) and j + 2 < len(layers) and isinstance(layers[j + 1], Activation)
+            and type(layers[j + 2]) is MaxPool2D)
 
 
 def _one_call_at_a_time(method):
@@ -206,8 +213,7 @@ class Sequential:
         trained_below = False  # does a layer with parameters come before this one?
         # Convolution, activation, max pooling, convolution: the upper convolution's gradient kernel applies the
         # activation's derivative (max pooling moves values without changing them, and f' is read from them).
-        folded = {j for j in range(len(layers) - 3) if isinstance(layers[j], Conv2D)
-                  and isinstance(layers[j + 1], Activation) and type(layers[j + 2]) is MaxPool2D
+        folded = {j for j in range(len(layers) - 3) if _conv_activation_pool(layers, j)
                   and isinstance(layers[j + 3], Conv2D)}
         i = 0
         while i < len(layers):
@@ -231,7 +237,7 @@ class Sequential:
                     code = layers[i + 1].code
                     i += 1
                 if not chain:
-                    head, chain_input_grad = len(forward), trained_below
+                    head, chain_start, chain_input_grad = len(forward), i, trained_below
                 chain.append((layer, code))
                 forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
                 backward.append(lambda g, layer=layer, code=code, need=trained_below: layer._backward(g, code, need))
@@ -267,14 +273,22 @@ class Sequential:
                               default=0) if blas else 0
         self._chain = None
         if chain and trusted:
+            # The layers below the chain, stepped one by one around the chain's kernel call.
+            self._head_forward = forward[:head]
+            head_backward = backward_sgd[:head]
+            j = chain_start - 4
+            below = IDENTITY
+            if chain_input_grad and j >= 0 and _conv_activation_pool(layers, j) and isinstance(layers[j + 3], Flatten):
+                # convolution, activation, max pooling, flatten, the chain: the chain's kernel applies the
+                # activation's derivative (as the convolution above does in `folded`)
+                below = layers[j + 1].code
+                head_backward[head - 3] = functools.partial(head_backward[head - 3], code=IDENTITY)
+            self._head_backward = [step for step in head_backward[::-1] if step is not None]
             # Parameters are bound once: layers never rebind them (fastnn.nn.base).
             dense = [layer for layer, _ in chain]
             self._chain = (dense, tuple(layer.params["weight"] for layer in dense),
                            tuple(layer.params["bias"] for layer in dense), tuple(code for _, code in chain),
-                           np.empty((0, 0), self.dtype), chain_input_grad)
-            # The layers below the chain, stepped one by one around the chain's kernel call.
-            self._head_forward = forward[:head]
-            self._head_backward = [step for step in backward_sgd[:head][::-1] if step is not None]
+                           np.empty((0, 0), self.dtype), chain_input_grad, below)
         self._planned = list(layers)
 
     def _blas_threads(self, n):
@@ -375,7 +389,7 @@ class Sequential:
         the chain (convolutions, pooling, ...) step one by one around it,
         and the optimizer then updates their parameters.
         """
-        _, weights, biases, codes, no_targets, input_grad = self._chain
+        _, weights, biases, codes, no_targets, input_grad, below = self._chain
         n = x.shape[0]
         for step in self._head_forward:
             x = step(x)
@@ -386,7 +400,7 @@ class Sequential:
             labels, targets = _NO_LABELS, y
         loss_sum, correct, status = dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs,
                                                          grad, loss_code, labels, targets, self.optimizer.lr,
-                                                         input_grad)
+                                                         input_grad, below)
         if status < 0:
             raise RuntimeError(_loss_error(loss_sum, where))
         if status > 0:
