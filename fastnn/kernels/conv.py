@@ -52,6 +52,7 @@ from numba import prange
 
 from ._jit import jit
 from .activation import IDENTITY, activate, derivative
+from .pool import max_pool_planes, max_pool_planes_backward
 
 # A batch of N samples is cut into min(N, max(MIN_CHUNKS, N // CHUNK_SAMPLES))
 # chunks: enough for a few threads, and enough samples in each chunk to lay
@@ -911,3 +912,35 @@ def conv_gradients_sample(x, weight, grad_out, sh, sw, ph, pw, activation_below,
                     scatter_offsets, error_offsets, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, longest,
                     acc_offsets, grad_x.reshape((1,) + grad_x.shape),
                     grad_weight.reshape((filters, channels * kh * kw)), grad_bias)
+
+
+@jit
+def conv_pool_forward_sample(x, weight, bias, sh, sw, ph, pw, activation, pool_kh, pool_kw, pool_sh, pool_sw, out,
+                             pooled):
+    """One sample, serial: :func:`conv_forward_sample` into `out` ``(F, OH, OW)``, then max pooling into `pooled`.
+
+    A convolution, its activation and a max pooling in one call (Conv2D on
+    a batch of one): the pooling is kernels.pool.max_pool_planes.
+    """
+    conv_forward_sample(x, weight, bias, sh, sw, ph, pw, activation, out)
+    max_pool_planes(out, pool_kh, pool_kw, pool_sh, pool_sw, pooled)
+
+
+@jit
+def pool_conv_gradients_sample(x, weight, out, grad_pooled, sh, sw, ph, pw, activation, pool_kh, pool_kw, pool_sh,
+                               pool_sw, activation_below, input_grad, grad_out, grad_x, grad_weight, grad_bias):
+    """The backward pass of :func:`conv_pool_forward_sample` in one call.
+
+    The error of the pooled map `grad_pooled` goes to each window's first
+    maximum of `out` (kernels.pool.max_pool_planes_backward) into
+    `grad_out`, is multiplied by the derivative of `activation` read from
+    `out`, and :func:`conv_gradients_sample` takes it from there.
+    """
+    max_pool_planes_backward(out, grad_pooled, pool_kh, pool_kw, pool_sh, pool_sw, grad_out)
+    if activation != IDENTITY:
+        g = grad_out.reshape(-1)
+        y = out.reshape(-1)
+        for i in range(g.shape[0]):
+            g[i] *= derivative(y[i], activation)
+    conv_gradients_sample(x, weight, grad_out, sh, sw, ph, pw, activation_below, input_grad, grad_x, grad_weight,
+                          grad_bias)

@@ -151,6 +151,37 @@ class Conv2D(Layer):
                                   grad_x, self.grads["weight"], self.grads["bias"])
         return grad_x if need_input_grad else None
 
+    def _forward_pool(self, x, code, pool):
+        """Trusted path: ``pool._forward(self._forward(x, code))`` for a MaxPool2D `pool`, in one call on one sample."""
+        if x.shape[0] != 1:
+            return pool._forward(self._forward(x, code))
+        out = self._buffers.get_made(x.shape, "out", lambda: np.empty(
+            (1, self.out_channels, *self._spatial(x.shape[2], x.shape[3], "x", x.shape)), self.dtype))
+        pooled = pool._buffers.get_made((out.shape, out.dtype), "out",
+                                        lambda: np.empty(out.shape[:2] + pool._spatial(out.shape, "x"), out.dtype))
+        weight, bias = self._weights()
+        _conv.conv_pool_forward_sample(x[0], weight, bias, *self.stride, *self.padding, code, *pool.kernel_size,
+                                       *pool.stride, out[0], pooled[0])
+        self._x = x
+        self._y = pool._x = out
+        return pooled
+
+    def _backward_pool(self, grad_pooled, pool, need_input_grad=True, code=IDENTITY, activation_below=IDENTITY):
+        """Trusted path after ``_forward_pool``: ``self._backward(pool._backward(grad_pooled), ...)``, one call on one sample."""
+        x = self._x
+        if x.shape[0] != 1:
+            return self._backward(pool._backward(grad_pooled), need_input_grad, code, activation_below)
+        weight, _ = self._weights()
+        error = self._buffers.get(x.shape, "error", self._y.shape, self.dtype)
+        if need_input_grad:
+            grad_x = self._buffers.get(x.shape, "grad_x", x.shape, x.dtype)
+        else:
+            grad_x = self._buffers.get(x.shape, "no_grad_x", (1, 0) + x.shape[2:], x.dtype)
+        _conv.pool_conv_gradients_sample(x[0], weight, self._y[0], grad_pooled[0], *self.stride, *self.padding, code,
+                                         *pool.kernel_size, *pool.stride, activation_below, need_input_grad,
+                                         error[0], grad_x[0], self.grads["weight"], self.grads["bias"])
+        return grad_x if need_input_grad else None
+
     def get_config(self):
         return {
             "in_channels": self.in_channels,

@@ -215,6 +215,7 @@ class Sequential:
         # activation's derivative (max pooling moves values without changing them, and f' is read from them).
         folded = {j for j in range(len(layers) - 3) if _conv_activation_pool(layers, j)
                   and isinstance(layers[j + 3], Conv2D)}
+        conv_steps = {}  # layer index of a convolution with its activation -> its step
         i = 0
         while i < len(layers):
             layer = layers[i]
@@ -222,10 +223,19 @@ class Sequential:
                 # The activation runs inside the convolution's kernel; its derivative before the gradient kernel.
                 code = layers[i + 1].code
                 below = layers[i - 2].code if i - 3 in folded else IDENTITY
-                forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
-                step = functools.partial(layer._backward, need_input_grad=trained_below,
-                                         code=IDENTITY if i in folded else code, activation_below=below)
-                i += 1
+                conv_steps[i] = len(forward)
+                if _conv_activation_pool(layers, i):
+                    # and a max pooling after it: one call for the three on a batch of one
+                    pool = layers[i + 2]
+                    forward.append(lambda x, layer=layer, code=code, pool=pool: layer._forward_pool(x, code, pool))
+                    step = functools.partial(layer._backward_pool, pool=pool, need_input_grad=trained_below,
+                                             code=IDENTITY if i in folded else code, activation_below=below)
+                    i += 2
+                else:
+                    forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
+                    step = functools.partial(layer._backward, need_input_grad=trained_below,
+                                             code=IDENTITY if i in folded else code, activation_below=below)
+                    i += 1
                 chain = []
                 backward.append(step)
                 backward_sgd.append(step)
@@ -282,7 +292,7 @@ class Sequential:
                 # convolution, activation, max pooling, flatten, the chain: the chain's kernel applies the
                 # activation's derivative (as the convolution above does in `folded`)
                 below = layers[j + 1].code
-                head_backward[head - 3] = functools.partial(head_backward[head - 3], code=IDENTITY)
+                head_backward[conv_steps[j]] = functools.partial(head_backward[conv_steps[j]], code=IDENTITY)
             self._head_backward = [step for step in head_backward[::-1] if step is not None]
             # Parameters are bound once: layers never rebind them (fastnn.nn.base).
             dense = [layer for layer, _ in chain]
