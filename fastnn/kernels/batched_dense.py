@@ -24,8 +24,10 @@ PERFORMANCE_NOTES), so a model that also holds parallel compiled layers
 uses BLAS runs the small batches on the ``_serial`` twins and small
 products on one BLAS thread (fastnn._blas).  With plain SGD, small batches
 skip the stored weight gradient altogether (:func:`dense_backward_sgd`),
-and a model of dense layers only takes a whole step in one call
-(:func:`dense_chain_sgd_step`).
+and the dense layers that end a model take their whole step in one call
+(:func:`dense_chain_sgd_step`); larger batches add ``-lr * delta^T x``
+straight into the weights with BLAS once :func:`dense_delta` and
+:func:`magnitude_sum` bound every gradient as finite (fastnn.nn.Dense).
 
 None of the loops reduces across threads: each thread owns whole output rows
 and sums over the batch in order, so every thread count gives the same bits.

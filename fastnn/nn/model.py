@@ -340,14 +340,20 @@ class Sequential:
                 return self._train_deferred(x, y, where)
             return self._train_layers(x, y, where)
 
-    def _train_layers(self, x, y, where):
-        """_train_batch through the layers' own kernels."""
+    def _forward_loss(self, x, y, where):
+        """Forward pass and loss of a batch: ``(grad, loss_sum, correct)``, or RuntimeError if the loss is not finite."""
         n = x.shape[0]
         out = self._forward_batch(x)
         grad = self._buffers.get(n, "grad", out.shape, out.dtype)
         loss_sum, correct = self.loss._compute(out, y, 1.0 / n, grad)
         if not math.isfinite(loss_sum):
             raise RuntimeError(_loss_error(loss_sum, where))
+        return grad, loss_sum, correct
+
+    def _train_layers(self, x, y, where):
+        """_train_batch through the layers' own kernels."""
+        n = x.shape[0]
+        grad, loss_sum, correct = self._forward_loss(x, y, where)
         fused = n < SMALL_BATCH and getattr(self.optimizer, "is_plain", False)
         try:
             for step in self._backward_steps_sgd if fused else self._backward_steps:
@@ -369,12 +375,7 @@ class Sequential:
         checks them all before changing anything, as in _train_layers: in
         both cases a non-finite gradient leaves every weight as it was.
         """
-        n = x.shape[0]
-        out = self._forward_batch(x)
-        grad = self._buffers.get(n, "grad", out.shape, out.dtype)
-        loss_sum, correct = self.loss._compute(out, y, 1.0 / n, grad)
-        if not math.isfinite(loss_sum):
-            raise RuntimeError(_loss_error(loss_sum, where))
+        grad, loss_sum, correct = self._forward_loss(x, y, where)
         for step in self._backward_steps_deferred:
             grad = step(grad)
         optimizer = self.optimizer
