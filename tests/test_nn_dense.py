@@ -144,7 +144,8 @@ def test_dense_init_is_seeded_and_bounded():
 
 
 @settings(max_examples=8, deadline=None)
-@given(n=st.integers(1, 6), n_out=st.integers(1, 7), code=st.sampled_from(sorted(CODES)), seed=st.integers(0, 2**32 - 1))
+@given(n=st.integers(1, 6), n_out=st.integers(1, 7), code=st.sampled_from(sorted(CODES)),
+       seed=st.integers(0, 2**32 - 1))
 def test_dense_delta_returns_the_bound_of_the_gradients(n, n_out, code, seed):
     rng = np.random.default_rng(seed)
     grad, y = rng.normal(size=(2, n, n_out)).astype(np.float32)

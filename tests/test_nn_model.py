@@ -468,7 +468,8 @@ def test_a_blas_batch_whose_gradient_overflows_keeps_every_weight():
     with pytest.raises(RuntimeError, match="a gradient became NaN .* keeps the weights of the last good step"), \
             np.errstate(over="ignore", invalid="ignore"):
         model.train_on_batch(np.ones((8, 2), np.float32), np.full((8, 2), 10, np.float32))
-    assert all(np.array_equal(p, q) for p, q in zip(before, (p for layer in model.layers for p in layer.params.values())))
+    after = [p for layer in model.layers for p in layer.params.values()]
+    assert all(np.array_equal(p, q) for p, q in zip(before, after))
 
 
 def public_api_step(model, x, y):

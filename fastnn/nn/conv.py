@@ -147,7 +147,8 @@ class Conv2D(Layer):
             _conv.conv_gradients_sample(x[0], weight, grad_output[0], *self.stride, *self.padding, activation_below,
                                         need_input_grad, grad_x[0], self.grads["weight"], self.grads["bias"])
         else:
-            _conv.conv2d_backward(x, weight, grad_output, *self.stride, *self.padding, activation_below, need_input_grad,
+            _conv.conv2d_backward(x, weight, grad_output, *self.stride, *self.padding, activation_below,
+                                  need_input_grad,
                                   grad_x, self.grads["weight"], self.grads["bias"])
         return grad_x if need_input_grad else None
 
@@ -155,10 +156,7 @@ class Conv2D(Layer):
         """Trusted path: ``pool._forward(self._forward(x, code))`` for a MaxPool2D `pool`, in one call on one sample."""
         if x.shape[0] != 1:
             return pool._forward(self._forward(x, code))
-        out = self._buffers.get_made(x.shape, "out", lambda: np.empty(
-            (1, self.out_channels, *self._spatial(x.shape[2], x.shape[3], "x", x.shape)), self.dtype))
-        pooled = pool._buffers.get_made((out.shape, out.dtype), "out",
-                                        lambda: np.empty(out.shape[:2] + pool._spatial(out.shape, "x"), out.dtype))
+        out, pooled = self._buffers.get_made(x.shape, ("pooled", pool), lambda: self._pool_buffers(x, pool))
         weight, bias = self._weights()
         _conv.conv_pool_forward_sample(x[0], weight, bias, *self.stride, *self.padding, code, *pool.kernel_size,
                                        *pool.stride, out[0], pooled[0])
@@ -166,8 +164,16 @@ class Conv2D(Layer):
         self._y = pool._x = out
         return pooled
 
+    def _pool_buffers(self, x, pool):
+        """The output buffers of ``_forward`` and ``pool._forward`` for `x`, shared with those methods."""
+        out = self._buffers.get_made(x.shape, "out", lambda: np.empty(
+            (1, self.out_channels, *self._spatial(x.shape[2], x.shape[3], "x", x.shape)), self.dtype))
+        pooled = pool._buffers.get_made((out.shape, out.dtype), "out",
+                                        lambda: np.empty(out.shape[:2] + pool._spatial(out.shape, "x"), out.dtype))
+        return out, pooled
+
     def _backward_pool(self, grad_pooled, pool, need_input_grad=True, code=IDENTITY, activation_below=IDENTITY):
-        """Trusted path after ``_forward_pool``: ``self._backward(pool._backward(grad_pooled), ...)``, one call on one sample."""
+        """Trusted path after ``_forward_pool``: ``self._backward(pool._backward(grad_pooled), ...)``."""
         x = self._x
         if x.shape[0] != 1:
             return self._backward(pool._backward(grad_pooled), need_input_grad, code, activation_below)

@@ -214,7 +214,7 @@ class Dense(Layer):
         return grad_input
 
     def _apply_sgd(self, lr):
-        """After ``_backward_deferred``, its gradients known to be finite: ``W -= lr * delta^T x``, ``b -= lr * b_grad``.
+        """After ``_backward_deferred``, the gradients known finite: ``W -= lr * delta^T x``, ``b -= lr * b_grad``.
 
         Large weight matrices take the product straight into the weights in
         one BLAS call, and ``grads["weight"]`` is not stored; small ones

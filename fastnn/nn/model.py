@@ -341,7 +341,7 @@ class Sequential:
             return self._train_layers(x, y, where)
 
     def _forward_loss(self, x, y, where):
-        """Forward pass and loss of a batch: ``(grad, loss_sum, correct)``, or RuntimeError if the loss is not finite."""
+        """Forward pass and loss of a batch: ``(grad, loss_sum, correct)``; RuntimeError if the loss is not finite."""
         n = x.shape[0]
         out = self._forward_batch(x)
         grad = self._buffers.get(n, "grad", out.shape, out.dtype)
