@@ -484,18 +484,19 @@ def public_api_step(model, x, y):
     assert model.optimizer.step(model.layers)
 
 
-@pytest.mark.parametrize("activation", [ReLU, Sigmoid])
+@pytest.mark.parametrize("activation, above", [(ReLU, ReLU), (Sigmoid, ReLU), (ReLU, None)])
 @pytest.mark.parametrize("n", [1, 5])
-def test_folded_convolution_activations_compute_the_layer_by_layer_step(activation, n):
+def test_folded_convolution_activations_compute_the_layer_by_layer_step(activation, above, n):
     # conv, activation, max pool, conv: the activation runs in the first convolution's kernel and its derivative
-    # in the second one's gradient kernel; the Dense layers end the model (one kernel call at batch 1).
+    # in the second one's gradient kernel (when that one has an activation of its own: a step to fold into); the
+    # Dense layers end the model (one kernel call at batch 1).
     from fastnn.nn import Conv2D, Flatten, MaxPool2D
 
     def build():
         rng = np.random.default_rng(3)
         return Sequential([Conv2D(1, 3, 3, padding=1, rng=rng), activation(), MaxPool2D(2), Conv2D(3, 4, 3, rng=rng),
-                           ReLU(), MaxPool2D(2, stride=1), Flatten(), Dense(4 * 2 * 2, 6, rng=rng), ReLU(),
-                           Dense(6, 3, rng=rng)], optimizer=SGD(lr=0.5), input_shape=(1, 10, 10))
+                           *([above()] if above else []), MaxPool2D(2, stride=1), Flatten(), Dense(4 * 2 * 2, 6, rng=rng),
+                           ReLU(), Dense(6, 3, rng=rng)], optimizer=SGD(lr=0.5), input_shape=(1, 10, 10))
 
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(n, 1, 10, 10)).astype(np.float32), rng.integers(0, 3, n)

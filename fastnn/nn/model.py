@@ -213,8 +213,8 @@ class Sequential:
         trained_below = False  # does a layer with parameters come before this one?
         # Convolution, activation, max pooling, convolution: the upper convolution's gradient kernel applies the
         # activation's derivative (max pooling moves values without changing them, and f' is read from them).
-        folded = {j for j in range(len(layers) - 3) if _conv_activation_pool(layers, j)
-                  and isinstance(layers[j + 3], Conv2D)}
+        folded = {j for j in range(len(layers) - 4) if _conv_activation_pool(layers, j)
+                  and isinstance(layers[j + 3], Conv2D) and isinstance(layers[j + 4], Activation)}
         conv_steps = {}  # layer index of a convolution with its activation -> its step
         i = 0
         while i < len(layers):
