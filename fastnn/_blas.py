@@ -13,6 +13,11 @@ here through ctypes, as threadpoolctl does.  Its setting is global to the
 process: ``one_blas_thread`` sets one thread on entry and restores the
 previous count when the last nested or concurrent user leaves.  With
 another BLAS (MKL, Accelerate) it changes nothing.
+
+``add_product`` exposes the one thing numpy's ``matmul`` cannot do:
+``C += alpha * A^T B`` in place (BLAS gemm with beta = 1), which lets a
+plain SGD step write ``W -= lr * delta^T x`` without storing the gradient
+and reading it back (fastnn.nn.Dense).
 """
 
 import ctypes
@@ -32,22 +37,27 @@ _NAMES = (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads6
           ("openblas_get_num_threads", "openblas_set_num_threads"))
 
 
-def _find_openblas():
-    """``(get_num_threads, set_num_threads)`` of the OpenBLAS numpy loaded, or None."""
+def _openblas_libraries():
+    """The OpenBLAS libraries numpy's wheels bundle, as ctypes handles."""
     here = os.path.dirname(np.__file__)
     patterns = (os.path.join(here, os.pardir, "numpy.libs", "*openblas*"), os.path.join(here, ".dylibs", "*openblas*"))
     for pattern in patterns:
         for path in sorted(glob.glob(pattern)):
             try:
-                library = ctypes.CDLL(path)  # already loaded by numpy: the same library, not a second copy
+                yield ctypes.CDLL(path)  # already loaded by numpy: the same library, not a second copy
             except OSError:
                 continue
-            for get_name, set_name in _NAMES:
-                get, set_ = getattr(library, get_name, None), getattr(library, set_name, None)
-                if get is not None and set_ is not None:
-                    get.argtypes, get.restype = [], ctypes.c_int
-                    set_.argtypes, set_.restype = [ctypes.c_int], None
-                    return get, set_
+
+
+def _find_openblas():
+    """``(get_num_threads, set_num_threads)`` of the OpenBLAS numpy loaded, or None."""
+    for library in _openblas_libraries():
+        for get_name, set_name in _NAMES:
+            get, set_ = getattr(library, get_name, None), getattr(library, set_name, None)
+            if get is not None and set_ is not None:
+                get.argtypes, get.restype = [], ctypes.c_int
+                set_.argtypes, set_.restype = [ctypes.c_int], None
+                return get, set_
     return None
 
 
@@ -93,3 +103,44 @@ class _OneBlasThread:
 
 
 one_blas_thread = _OneBlasThread()
+
+
+# cblas gemm of scipy-openblas, by the integer width its name promises (a
+# plain "cblas_sgemm" could be either, so it is not used).
+_GEMM_NAMES = (("scipy_cblas_{}gemm64_", ctypes.c_int64), ("scipy_cblas_{}gemm", ctypes.c_int32))
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_gemm = {}  # dtype -> the cblas function, or None; filled on first use
+
+
+def _find_gemm(dtype):
+    prefix, scalar = {np.dtype(np.float32): ("s", ctypes.c_float), np.dtype(np.float64): ("d", ctypes.c_double)}[dtype]
+    for library in _openblas_libraries():
+        for name, integer in _GEMM_NAMES:
+            function = getattr(library, name.format(prefix), None)
+            if function is not None:
+                enum, pointer = ctypes.c_int, ctypes.c_void_p
+                function.argtypes = [enum, enum, enum, integer, integer, integer, scalar, pointer, integer, pointer,
+                                     integer, scalar, pointer, integer]
+                function.restype = None
+                return function
+    return None
+
+
+def can_add_product(dtype):
+    """Whether :func:`add_product` works for arrays of `dtype` (float32 or float64) here."""
+    dtype = np.dtype(dtype)
+    if dtype not in _gemm:
+        _gemm[dtype] = _find_gemm(dtype) if dtype in (np.float32, np.float64) else None
+    return _gemm[dtype] is not None
+
+
+def add_product(alpha, a, b, c):
+    """``c += alpha * a^T b`` in place: a (K, M), b (K, N), c (M, N), C-contiguous, one dtype.
+
+    The caller checks :func:`can_add_product` first.  It runs on the BLAS
+    threads numpy's BLAS has at the time (see ``one_blas_thread``).
+    """
+    k, m = a.shape
+    n = b.shape[1]
+    _gemm[c.dtype](_ROW_MAJOR, _TRANS, _NO_TRANS, m, n, k, alpha, a.ctypes.data, m, b.ctypes.data, n, 1.0,
+                   c.ctypes.data, n)

@@ -141,3 +141,43 @@ def test_dense_init_is_seeded_and_bounded():
     assert np.array_equal(a.params["weight"], b.params["weight"])
     assert np.abs(a.params["weight"]).max() <= 1 / np.sqrt(50)
     assert a.params["weight"].dtype == np.float32 and a.num_params == 50 * 8 + 8
+
+
+@settings(max_examples=8, deadline=None)
+@given(n=st.integers(1, 6), n_out=st.integers(1, 7), code=st.sampled_from(sorted(CODES)),
+       seed=st.integers(0, 2**32 - 1))
+def test_dense_delta_returns_the_bound_of_the_gradients(n, n_out, code, seed):
+    rng = np.random.default_rng(seed)
+    grad, y = rng.normal(size=(2, n, n_out)).astype(np.float32)
+    if code in (SIGMOID, TANH):
+        y = np.tanh(y) if code == TANH else 1 / (1 + np.exp(-y))
+    delta, grad_bias = np.empty_like(grad), np.empty(n_out, np.float32)
+    bound = kernels.dense_delta(grad, y, code, delta, grad_bias)
+    expected = reference.dense_backward(np.zeros((n, 1)), np.zeros((n_out, 1)), y, grad, CODES[code])[2]
+    assert_close(grad_bias, expected, rtol=1e-5, atol=1e-6, what="b_grad")
+    assert bound == pytest.approx(np.abs(delta).sum(axis=0).max(), rel=1e-5)
+    grad[n - 1, n_out - 1] = np.nan
+    assert kernels.dense_delta(grad, y, code, delta, grad_bias) == np.inf
+
+
+def test_magnitude_sum_is_not_finite_unless_every_value_is():
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    assert kernels.magnitude_sum(x) == pytest.approx(np.abs(x).sum(), rel=1e-6)
+    for bad in (np.nan, -np.inf):
+        x[1, 2] = bad
+        assert not np.isfinite(kernels.magnitude_sum(x))
+
+
+def test_add_product_adds_alpha_a_transposed_b_in_place():
+    from fastnn._blas import add_product, can_add_product
+
+    if not (can_add_product(np.float32) and can_add_product(np.float64)):
+        pytest.skip("numpy's BLAS is not a scipy-openblas with cblas gemm")
+    assert not can_add_product(np.int64)
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        a, b, c = rng.normal(size=(5, 3)).astype(dtype), rng.normal(size=(5, 4)).astype(dtype), rng.normal(size=(3, 4))
+        c = c.astype(dtype)
+        expected = c - 0.25 * (a.T.astype(np.float64) @ b)
+        add_product(-0.25, a, b, c)
+        assert_close(c, expected, rtol=1e-5, atol=1e-6, what=f"c {np.dtype(dtype).name}")

@@ -428,3 +428,84 @@ def test_small_blas_products_run_on_one_blas_thread_and_large_ones_as_configured
             assert one_blas_thread.threads() == 1
         assert one_blas_thread.threads() == 1
     assert one_blas_thread.threads() == configured
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plain_sgd_on_blas_batches_adds_the_gradient_into_the_weights(dtype, monkeypatch):
+    from fastnn._blas import can_add_product
+
+    if not can_add_product(dtype):
+        pytest.skip("numpy's BLAS is not a scipy-openblas with cblas gemm")
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(8, 5)).astype(dtype), rng.integers(0, 3, 8)
+    added, small, stored, checked = (layer_by_layer(dense_chain("cross_entropy", dtype)) for _ in range(4))
+    for model in (stored, checked):
+        model._compile()
+    stored._deferred = False  # the layers' gradients, checked and applied by the optimizer
+    monkeypatch.setattr(checked, "_bound_limit", 0.0)  # no bound proves anything: stored and checked as well
+    for step in range(3):
+        with monkeypatch.context() as patch:
+            patch.setattr("fastnn.nn.dense.ADD_PRODUCT_SIZE", 1)  # every layer takes the gemm
+            losses = [added.train_on_batch(x, y)]
+        losses += [model.train_on_batch(x, y) for model in (small, stored, checked)]
+        assert losses[0] == pytest.approx(losses[2], rel=1e-6) and losses[1] == losses[2] == losses[3]
+    assert added._deferred and not added.layers[0].grads["weight"].any()  # the gradient went straight in
+    assert small.layers[0].grads["weight"].any() and checked.layers[0].grads["weight"].any()
+    for a, b, c, d in zip(added.layers, small.layers, stored.layers, checked.layers):
+        for name in a.params:
+            assert_close(a.params[name], c.params[name], rtol=1e-6, atol=1e-7, what=f"{type(a).__name__} {name}")
+            assert np.array_equal(b.params[name], c.params[name]) and np.array_equal(d.params[name], c.params[name])
+
+
+def test_a_blas_batch_whose_gradient_overflows_keeps_every_weight():
+    # ReLU units all off and huge weights above them: a finite loss, a NaN error term for the layer below,
+    # found before any layer is updated (the bound of that layer is not finite).
+    model = Sequential([Dense(2, 2, rng=0), ReLU(), Dense(2, 2, rng=0)], loss="mse")
+    model.layers[0].params["weight"][:] = 0
+    model.layers[0].params["bias"][:] = -1
+    model.layers[2].params["weight"][:] = 3e38
+    before = [p.copy() for layer in model.layers for p in layer.params.values()]
+    with pytest.raises(RuntimeError, match="a gradient became NaN .* keeps the weights of the last good step"), \
+            np.errstate(over="ignore", invalid="ignore"):
+        model.train_on_batch(np.ones((8, 2), np.float32), np.full((8, 2), 10, np.float32))
+    after = [p for layer in model.layers for p in layer.params.values()]
+    assert all(np.array_equal(p, q) for p, q in zip(before, after))
+
+
+def public_api_step(model, x, y):
+    """An SGD step through the layers' public forward and backward, one layer at a time, nothing folded."""
+    out = x
+    for layer in model.layers:
+        out = layer.forward(out)
+    model.loss(out, y)
+    grad = model.loss.backward()
+    for layer in reversed(model.layers):
+        grad = layer.backward(grad)
+    assert model.optimizer.step(model.layers)
+
+
+@pytest.mark.parametrize("activation, above", [(ReLU, ReLU), (Sigmoid, ReLU), (ReLU, None)])
+@pytest.mark.parametrize("n", [1, 5])
+def test_folded_convolution_activations_compute_the_layer_by_layer_step(activation, above, n):
+    # conv, activation, max pool, conv: the activation runs in the first convolution's kernel and its derivative
+    # in the second one's gradient kernel (when that one has an activation of its own: a step to fold into); the
+    # Dense layers end the model (one kernel call at batch 1).
+    from fastnn.nn import Conv2D, Flatten, MaxPool2D
+
+    def build():
+        rng = np.random.default_rng(3)
+        return Sequential([Conv2D(1, 3, 3, padding=1, rng=rng), activation(), MaxPool2D(2), Conv2D(3, 4, 3, rng=rng),
+                           *([above()] if above else []), MaxPool2D(2, stride=1), Flatten(), Dense(4 * 2 * 2, 6, rng=rng),
+                           ReLU(), Dense(6, 3, rng=rng)], optimizer=SGD(lr=0.5), input_shape=(1, 10, 10))
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(n, 1, 10, 10)).astype(np.float32), rng.integers(0, 3, n)
+    folded, reference = build(), build()
+    for _ in range(2):
+        folded.train_on_batch(x, y)
+        public_api_step(reference, x, y)
+    assert folded._chain is not None and folded._head_backward
+    for a, b in zip(folded.layers, reference.layers):
+        for name in a.params:
+            assert_close(a.params[name], b.params[name], rtol=1e-5, atol=1e-6, what=f"{type(a).__name__} {name}")
+    assert not np.array_equal(folded.layers[0].params["weight"], build().layers[0].params["weight"])

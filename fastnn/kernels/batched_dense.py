@@ -24,8 +24,10 @@ PERFORMANCE_NOTES), so a model that also holds parallel compiled layers
 uses BLAS runs the small batches on the ``_serial`` twins and small
 products on one BLAS thread (fastnn._blas).  With plain SGD, small batches
 skip the stored weight gradient altogether (:func:`dense_backward_sgd`),
-and a model of dense layers only takes a whole step in one call
-(:func:`dense_chain_sgd_step`).
+and the dense layers that end a model take their whole step in one call
+(:func:`dense_chain_sgd_step`); larger batches add ``-lr * delta^T x``
+straight into the weights with BLAS once :func:`dense_delta` and
+:func:`magnitude_sum` bound every gradient as finite (fastnn.nn.Dense).
 
 None of the loops reduces across threads: each thread owns whole output rows
 and sums over the batch in order, so every thread count gives the same bits.
@@ -117,8 +119,15 @@ def dense_delta(grad_out, y, code, delta, grad_bias):
 
     grad_out, y, delta (N, out); grad_bias (out,).  `delta` may be `grad_out`.
     The batch sum runs in sample order, so it does not depend on threads.
+    Returns ``max_o sum_n |delta[n, o]|`` (infinite when some delta is NaN
+    or infinite): times ``max |x|`` (or anything larger, such as
+    :func:`magnitude_sum`) it bounds every entry of ``W_grad`` and
+    ``b_grad``, so a finite bound proves them finite without reading them.
     """
+    T = delta.dtype.type
     grad_bias[:] = 0
+    magnitude = np.zeros(grad_bias.shape[0], delta.dtype)
+    check = T(0)
     for n in range(grad_out.shape[0]):
         g = grad_out[n]
         a = y[n]
@@ -127,6 +136,28 @@ def dense_delta(grad_out, y, code, delta, grad_bias):
             value = g[o] * derivative(a[o], code)
             d[o] = value
             grad_bias[o] += value
+            magnitude[o] += abs(value)
+            check += value * 0
+    if check != 0:
+        return T(np.inf)
+    largest = T(0)
+    for o in range(magnitude.shape[0]):
+        largest = max(largest, magnitude[o])
+    return largest
+
+
+@jit
+def magnitude_sum(values):
+    """``sum |v|`` over `values` (any shape, C order): NaN or infinite when some value is.
+
+    At least ``max |v|``, and a branch-free loop that vectorizes (a running
+    maximum does not).
+    """
+    flat = values.reshape(-1)
+    total = flat.dtype.type(0)
+    for i in range(flat.shape[0]):
+        total += abs(flat[i])
+    return total
 
 
 @jit
@@ -265,6 +296,20 @@ def dense_backward_sgd(grad_out, y, code, x, weight, bias, lr, delta, grad_input
         return False
     if need_input:
         grad_input[:] = 0
+    if n_samples == 1 and need_input:
+        # One sample: the input gradient and the update share one pass over each weight row.
+        g = grad_input[0]
+        row = x[0]
+        for o in range(n_out):
+            d = delta[0, o]
+            if d != 0:
+                w = weight[o]
+                step = rate * d
+                for i in range(n_in):
+                    g[i] += d * w[i]
+                    w[i] -= step * row[i]
+                bias[o] -= rate * d
+        return True
     for o in range(n_out):
         w = weight[o]
         total = T(0)
@@ -288,7 +333,8 @@ def dense_backward_sgd(grad_out, y, code, x, weight, bias, lr, delta, grad_input
 
 
 @jit
-def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs, grad, loss, labels, targets, lr):
+def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs, grad, loss, labels, targets, lr,
+                         input_grad, activation_below):
     """One plain SGD step of a chain of dense layers on a small batch, in one call.
 
     The tuples `weights`, `biases`, `codes`, `outputs`, `deltas` and
@@ -298,8 +344,11 @@ def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs
     output against `labels` (N,) or the target rows `targets` (N, K) (`loss`
     is SOFTMAX_CROSS_ENTROPY or SQUARED_ERROR; see fastnn.kernels.loss) writes
     the gradient of its batch mean into `grad` (N, K).  Then
-    :func:`dense_backward_sgd` from the last layer down, the first layer
-    computing no input gradient (``grad_inputs[0]`` is not used).  The same
+    :func:`dense_backward_sgd` from the last layer down; the first layer
+    computes the gradient for `x` into ``grad_inputs[0]`` only if
+    `input_grad` (the chain ends a model with trained layers below it;
+    otherwise ``grad_inputs[0]`` is not used), times the derivative of
+    `activation_below` read from `x` (IDENTITY for the plain gradient).  The same
     kernels in the same order as Sequential's layer-by-layer step, without
     a Python call per kernel (inlined here, LLVM may round a few operations
     differently).
@@ -326,7 +375,13 @@ def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs
         k = n_layers - 1 - j
         below = x if k == 0 else outputs[k - 1]
         if not dense_backward_sgd(error, outputs[k], codes[k], below, weights[k], biases[k], lr, deltas[k],
-                                  grad_inputs[k], k > 0):
+                                  grad_inputs[k], k > 0 or input_grad):
             return loss_sum, correct, k + 1
         error = grad_inputs[k]
+    if input_grad and activation_below != IDENTITY:
+        for i in range(n):
+            g = grad_inputs[0][i]
+            row = x[i]
+            for c in range(g.shape[0]):
+                g[c] *= derivative(row[c], activation_below)
     return loss_sum, correct, 0

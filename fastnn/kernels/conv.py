@@ -52,6 +52,7 @@ from numba import prange
 
 from ._jit import jit
 from .activation import IDENTITY, activate, derivative
+from .pool import max_pool_planes, max_pool_planes_backward
 
 # A batch of N samples is cut into min(N, max(MIN_CHUNKS, N // CHUNK_SAMPLES))
 # chunks: enough for a few threads, and enough samples in each chunk to lay
@@ -194,7 +195,8 @@ def _taps_1(buf, offsets, weights, length, out, out_offsets, m):
 def _accumulate_taps(buf, offsets, weights, length, out, out_offsets):
     """``out[out_offsets[m] + p] += sum_t weights[m, t] * buf[offsets[t] + p]`` for ``p < length``.
 
-    buf, out: 1-D (distinct arrays; the M output rows must not overlap);
+    buf, out: 1-D (distinct arrays; the M output rows must not overlap, or
+    at least not within a block of six rows taken together);
     offsets: ``(T,)`` and out_offsets: ``(M,)`` int64; weights: ``(M, T)``.
     Rows go six or four at a time with four taps per pass, the last one to
     three rows one at a time with eight taps per pass; the taps left over
@@ -714,8 +716,15 @@ def _backward_group(x, grad_out, first, count, offsets, layout, sh, sw, ph, pw, 
     if scatter:
         dbuf[:] = 0
         flat = errors.reshape(-1)
-        for k in range(scatter_weights.shape[0]):
-            _accumulate_taps(flat, error_offsets, scatter_weights[k], length, dbuf, scatter_offsets[k])
+        taps, channels, filters = scatter_weights.shape
+        if channels % 6 == 0:
+            # All taps in one call: rows (tap, channel) go six at a time, each block one tap's channels, whose
+            # slices never overlap (the rule of _accumulate_taps); the blocks run in tap order, as below.
+            _accumulate_taps(flat, error_offsets, scatter_weights.reshape((taps * channels, filters)), length, dbuf,
+                             scatter_offsets.reshape(-1))
+        else:
+            for k in range(taps):
+                _accumulate_taps(flat, error_offsets, scatter_weights[k], length, dbuf, scatter_offsets[k])
         _unload_group(dbuf, first, count, sh, sw, ph, pw, seg_w, row, plane, x, activation_below, grad_x)
     else:
         _gather_group(grad_out, first, count, group, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w,
@@ -905,3 +914,35 @@ def conv_gradients_sample(x, weight, grad_out, sh, sw, ph, pw, activation_below,
                     scatter_offsets, error_offsets, plan, goffsets, gweights, pad_h, pad_w, lead_h, lead_w, longest,
                     acc_offsets, grad_x.reshape((1,) + grad_x.shape),
                     grad_weight.reshape((filters, channels * kh * kw)), grad_bias)
+
+
+@jit
+def conv_pool_forward_sample(x, weight, bias, sh, sw, ph, pw, activation, pool_kh, pool_kw, pool_sh, pool_sw, out,
+                             pooled):
+    """One sample, serial: :func:`conv_forward_sample` into `out` ``(F, OH, OW)``, then max pooling into `pooled`.
+
+    A convolution, its activation and a max pooling in one call (Conv2D on
+    a batch of one): the pooling is kernels.pool.max_pool_planes.
+    """
+    conv_forward_sample(x, weight, bias, sh, sw, ph, pw, activation, out)
+    max_pool_planes(out, pool_kh, pool_kw, pool_sh, pool_sw, pooled)
+
+
+@jit
+def pool_conv_gradients_sample(x, weight, out, grad_pooled, sh, sw, ph, pw, activation, pool_kh, pool_kw, pool_sh,
+                               pool_sw, activation_below, input_grad, grad_out, grad_x, grad_weight, grad_bias):
+    """The backward pass of :func:`conv_pool_forward_sample` in one call.
+
+    The error of the pooled map `grad_pooled` goes to each window's first
+    maximum of `out` (kernels.pool.max_pool_planes_backward) into
+    `grad_out`, is multiplied by the derivative of `activation` read from
+    `out`, and :func:`conv_gradients_sample` takes it from there.
+    """
+    max_pool_planes_backward(out, grad_pooled, pool_kh, pool_kw, pool_sh, pool_sw, grad_out)
+    if activation != IDENTITY:
+        g = grad_out.reshape(-1)
+        y = out.reshape(-1)
+        for i in range(g.shape[0]):
+            g[i] *= derivative(y[i], activation)
+    conv_gradients_sample(x, weight, grad_out, sh, sw, ph, pw, activation_below, input_grad, grad_x, grad_weight,
+                          grad_bias)

@@ -81,3 +81,24 @@ def adam_update(param, grad, first, second, lr, beta1, beta2, eps, weight_decay,
         m[i] = b1 * m[i] + (one - b1) * gi
         v[i] = b2 * v[i] + (one - b2) * gi * gi
         w[i] -= step_size * m[i] / (math.sqrt(v[i]) / root_correction + epsilon)
+
+
+@jit
+def sgd_plain_all(params, grads, lr):
+    """The tutorial's ``w -= lr * grad`` on several parameter arrays in one call, all of them or none.
+
+    `params` and `grads` are tuples of 1-D arrays of one dtype, each
+    gradient as long as its parameter.  Every gradient is checked first:
+    returns False, having changed nothing, when one is not finite.  Same
+    values as :func:`sgd_update` without momentum and weight decay.
+    """
+    for k in range(len(grads)):
+        if not all_finite(grads[k]):
+            return False
+    for k in range(len(params)):
+        w = params[k]
+        g = grads[k]
+        rate = w.dtype.type(lr)
+        for i in range(w.shape[0]):
+            w[i] -= rate * g[i]
+    return True

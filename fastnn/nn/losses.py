@@ -15,6 +15,9 @@ from .pooling import input_dtype
 
 def check_labels(labels, n_samples, n_classes, name="y"):
     """Integer class labels (N,) in ``[0, n_classes)`` as an int64 array, or a clear error."""
+    if (type(labels) is np.ndarray and labels.dtype == np.int64 and labels.shape == (n_samples,)
+            and labels.flags.c_contiguous and labels_in_range(labels, n_classes)):
+        return labels  # already what the kernels take (a training loop's batches): one pass over the values
     array = np.asarray(labels)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer class labels, got an array of dtype {array.dtype}")

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .._blas import ONE_THREAD_WORK, one_blas_thread
+from .._blas import ONE_THREAD_WORK, can_add_product, one_blas_thread
 from .._checks import as_float_array, check_int, check_real, describe_shape, make_rng
 from ..kernels.activation import IDENTITY
 from ..kernels.batched_dense import dense_chain_sgd_step
@@ -24,9 +24,12 @@ from ..kernels.optim import all_finite
 from .activations import Activation
 from .base import Layer
 from .callbacks import Callback, ProgressBar
+from .conv import Conv2D
 from .dense import SMALL_BATCH, BatchBuffers, Dense, NonFiniteGradient
 from .losses import _NO_LABELS, CrossEntropy, MeanSquaredError, get_loss
 from .optim import SGD, Optimizer
+from .pooling import MaxPool2D
+from .shape import Flatten
 
 
 def _loss_error(loss_sum, where):
@@ -48,6 +51,12 @@ def _gradient_error(where, fused):
 
 # The losses that dense_chain_sgd_step computes itself (exact types: a subclass may change _compute).
 _CHAIN_LOSSES = {CrossEntropy: SOFTMAX_CROSS_ENTROPY, MeanSquaredError: SQUARED_ERROR}
+
+
+def _conv_activation_pool(layers, j):
+    """Whether layers j, j+1, j+2 are a convolution, an activation and a max pooling."""
+    return (isinstance(layers[j], Conv2D) and j + 2 < len(layers) and isinstance(layers[j + 1], Activation)
+            and type(layers[j + 2]) is MaxPool2D)
 
 
 def _one_call_at_a_time(method):
@@ -115,7 +124,8 @@ class Sequential:
     def __getstate__(self):
         # The lock cannot be pickled and the plan holds closures: both are rebuilt.
         state = dict(self.__dict__, _planned=None)
-        for key in ("_lock", "_forward_steps", "_backward_steps", "_backward_steps_sgd", "_chain"):
+        for key in ("_lock", "_forward_steps", "_backward_steps", "_backward_steps_sgd", "_backward_steps_deferred",
+                    "_chain", "_head_forward", "_head_backward"):
             state.pop(key, None)
         return state
 
@@ -195,50 +205,100 @@ class Sequential:
     def _plan(self):
         layers = self.layers
         blas = all(getattr(layer, "mixes_with_blas", False) for layer in layers)
-        forward, backward, backward_sgd = [], [], []
-        chain = []  # (Dense layer, activation code) while the model is nothing else
+        forward, backward, backward_sgd, backward_deferred = [], [], [], []
+        chain = []  # (Dense layer, activation code) of the Dense layers since the last layer of another kind
+        head = 0  # steps before the chain
+        trusted = True  # do the layers before the chain take the trusted path?
+        chain_input_grad = False  # does a layer with parameters come before the chain?
         trained_below = False  # does a layer with parameters come before this one?
+        # Convolution, activation, max pooling, convolution: the upper convolution's gradient kernel applies the
+        # activation's derivative (max pooling moves values without changing them, and f' is read from them).
+        folded = {j for j in range(len(layers) - 4) if _conv_activation_pool(layers, j)
+                  and isinstance(layers[j + 3], Conv2D) and isinstance(layers[j + 4], Activation)}
+        conv_steps = {}  # layer index of a convolution with its activation -> its step
         i = 0
         while i < len(layers):
             layer = layers[i]
-            if isinstance(layer, Dense):
+            if isinstance(layer, Conv2D) and i + 1 < len(layers) and isinstance(layers[i + 1], Activation):
+                # The activation runs inside the convolution's kernel; its derivative before the gradient kernel.
+                code = layers[i + 1].code
+                below = layers[i - 2].code if i - 3 in folded else IDENTITY
+                conv_steps[i] = len(forward)
+                if _conv_activation_pool(layers, i):
+                    # and a max pooling after it: one call for the three on a batch of one
+                    pool = layers[i + 2]
+                    forward.append(lambda x, layer=layer, code=code, pool=pool: layer._forward_pool(x, code, pool))
+                    step = functools.partial(layer._backward_pool, pool=pool, need_input_grad=trained_below,
+                                             code=IDENTITY if i in folded else code, activation_below=below)
+                    i += 2
+                else:
+                    forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
+                    step = functools.partial(layer._backward, need_input_grad=trained_below,
+                                             code=IDENTITY if i in folded else code, activation_below=below)
+                    i += 1
+                chain = []
+                backward.append(step)
+                backward_sgd.append(step)
+                backward_deferred.append(step)
+            elif isinstance(layer, Dense):
                 layer.use_blas = blas
                 code = IDENTITY
                 if i + 1 < len(layers) and isinstance(layers[i + 1], Activation):
                     code = layers[i + 1].code
                     i += 1
-                if chain is not None:
-                    chain.append((layer, code))
+                if not chain:
+                    head, chain_start, chain_input_grad = len(forward), i, trained_below
+                chain.append((layer, code))
                 forward.append(lambda x, layer=layer, code=code: layer._forward(x, code))
                 backward.append(lambda g, layer=layer, code=code, need=trained_below: layer._backward(g, code, need))
                 backward_sgd.append(lambda g, layer=layer, code=code, need=trained_below:
                                     layer._backward_sgd(g, code, need, self.optimizer.lr))
+                backward_deferred.append(lambda g, layer=layer, code=code, need=trained_below:
+                                         layer._backward_deferred(g, code, need))
             else:
-                chain = None
-                trusted = layer.trusted_path
-                forward.append(layer._forward if trusted else layer.forward)
+                chain = []
+                trusted = trusted and layer.trusted_path
+                forward.append(layer._forward if layer.trusted_path else layer.forward)
                 # Layers without parameters below every trained layer need no backward pass at all.
-                step = (layer._backward if trusted else layer.backward) if trained_below or layer.params else None
+                step = ((layer._backward if layer.trusted_path else layer.backward) if trained_below or layer.params
+                        else None)
                 if step is not None and not trained_below and getattr(layer, "optional_input_grad", False):
                     # the first trained layer: nothing below uses its input gradient
                     step = functools.partial(layer._backward, need_input_grad=False)
                 backward.append(step)
                 backward_sgd.append(step)
+                backward_deferred.append(step)
             trained_below = trained_below or bool(layer.params)
             i += 1
         self._forward_steps = forward
         self._backward_steps = [step for step in backward[::-1] if step is not None]
         self._backward_steps_sgd = [step for step in backward_sgd[::-1] if step is not None]
+        self._backward_steps_deferred = [step for step in backward_deferred[::-1] if step is not None]
+        # Plain SGD on BLAS batches may add the weight gradient straight into the weights (_train_deferred).
+        self._dense = [layer for layer in layers if isinstance(layer, Dense)]
+        self._deferred = blas and bool(self._dense) and can_add_product(self.dtype)
+        self._bound_limit = float(np.finfo(self.dtype).max) / 4  # room for rounding and for the update itself
         # Multiply-adds per sample of the largest BLAS product (see _blas_threads).
         self._blas_work = max([layer.in_features * layer.out_features for layer in layers if isinstance(layer, Dense)],
                               default=0) if blas else 0
         self._chain = None
-        if chain:
+        if chain and trusted:
+            # The layers below the chain, stepped one by one around the chain's kernel call.
+            self._head_forward = forward[:head]
+            head_backward = backward_sgd[:head]
+            j = chain_start - 4
+            below = IDENTITY
+            if chain_input_grad and j >= 0 and _conv_activation_pool(layers, j) and isinstance(layers[j + 3], Flatten):
+                # convolution, activation, max pooling, flatten, the chain: the chain's kernel applies the
+                # activation's derivative (as the convolution above does in `folded`)
+                below = layers[j + 1].code
+                head_backward[conv_steps[j]] = functools.partial(head_backward[conv_steps[j]], code=IDENTITY)
+            self._head_backward = [step for step in head_backward[::-1] if step is not None]
             # Parameters are bound once: layers never rebind them (fastnn.nn.base).
             dense = [layer for layer, _ in chain]
             self._chain = (dense, tuple(layer.params["weight"] for layer in dense),
                            tuple(layer.params["bias"] for layer in dense), tuple(code for _, code in chain),
-                           np.empty((0, 0), self.dtype))
+                           np.empty((0, 0), self.dtype), chain_input_grad, below)
         self._planned = list(layers)
 
     def _blas_threads(self, n):
@@ -263,10 +323,12 @@ class Sequential:
         With plain SGD (no momentum, no weight decay) a batch under
         SMALL_BATCH samples updates the Dense layers inside back propagation
         (kernels.batched_dense.dense_backward_sgd), so their ``grads`` are
-        not stored for that step; a model of Dense layers and their
-        activations only, with a built-in loss, then takes the whole step in
-        one kernel call (``_train_chain``).  Small BLAS products run on one
-        BLAS thread (``_blas_threads``).
+        not stored for that step; with a built-in loss, the Dense layers and
+        activations that end the model then take their whole step in one
+        kernel call (``_train_chain``).  On larger batches of a model
+        whose Dense layers use BLAS, plain SGD adds the weight gradients
+        straight into the weights (``_train_deferred``).  Small BLAS products
+        run on one BLAS thread (``_blas_threads``).
         """
         n = x.shape[0]
         if n < SMALL_BATCH and self._chain is not None and getattr(self.optimizer, "is_plain", False):
@@ -274,16 +336,24 @@ class Sequential:
             if loss_code is not None:
                 return self._train_chain(x, y, loss_code, where)
         with self._blas_threads(n):
+            if n >= SMALL_BATCH and self._deferred and getattr(self.optimizer, "is_plain", False):
+                return self._train_deferred(x, y, where)
             return self._train_layers(x, y, where)
 
-    def _train_layers(self, x, y, where):
-        """_train_batch through the layers' own kernels."""
+    def _forward_loss(self, x, y, where):
+        """Forward pass and loss of a batch: ``(grad, loss_sum, correct)``; RuntimeError if the loss is not finite."""
         n = x.shape[0]
         out = self._forward_batch(x)
         grad = self._buffers.get(n, "grad", out.shape, out.dtype)
         loss_sum, correct = self.loss._compute(out, y, 1.0 / n, grad)
         if not math.isfinite(loss_sum):
             raise RuntimeError(_loss_error(loss_sum, where))
+        return grad, loss_sum, correct
+
+    def _train_layers(self, x, y, where):
+        """_train_batch through the layers' own kernels."""
+        n = x.shape[0]
+        grad, loss_sum, correct = self._forward_loss(x, y, where)
         fused = n < SMALL_BATCH and getattr(self.optimizer, "is_plain", False)
         try:
             for step in self._backward_steps_sgd if fused else self._backward_steps:
@@ -294,34 +364,74 @@ class Sequential:
             raise RuntimeError(_gradient_error(where, fused))
         return float(loss_sum), correct
 
+    def _train_deferred(self, x, y, where):
+        """_train_layers for plain SGD on a model whose Dense layers use BLAS.
+
+        Back propagation leaves the Dense weights alone
+        (``Dense._backward_deferred``); when every layer's bound proves its
+        gradients finite, each adds ``-lr * delta^T x`` to its weights in one
+        BLAS call, so the weight gradient is neither stored nor read back
+        nor checked.  Otherwise the gradients are stored and the optimizer
+        checks them all before changing anything, as in _train_layers: in
+        both cases a non-finite gradient leaves every weight as it was.
+        """
+        grad, loss_sum, correct = self._forward_loss(x, y, where)
+        for step in self._backward_steps_deferred:
+            grad = step(grad)
+        optimizer = self.optimizer
+        limit = self._bound_limit
+        if all(layer._bound < limit for layer in self._dense):
+            if not optimizer._update(self._unfused_slots):
+                raise RuntimeError(_gradient_error(where, False))
+            for layer in self._dense:
+                layer._apply_sgd(optimizer.lr)
+        else:
+            for layer in self._dense:
+                layer._store_weight_grad()
+            if not optimizer._update():
+                raise RuntimeError(_gradient_error(where, False))
+        return float(loss_sum), correct
+
     def _train_chain(self, x, y, loss_code, where):
-        """_train_batch of a model made of Dense layers and their activations, in one kernel call.
+        """_train_batch of a model that ends in Dense layers and their activations: those in one kernel call.
 
         The kernel (kernels.batched_dense.dense_chain_sgd_step) runs the same
-        kernels as the layer-by-layer step, in the same order.
+        kernels as the layer-by-layer step, in the same order.  Layers below
+        the chain (convolutions, pooling, ...) step one by one around it,
+        and the optimizer then updates their parameters.
         """
-        _, weights, biases, codes, no_targets = self._chain
+        _, weights, biases, codes, no_targets, input_grad, below = self._chain
         n = x.shape[0]
+        for step in self._head_forward:
+            x = step(x)
         outputs, deltas, grad_inputs, grad = self._buffers.get_made(n, "chain", lambda: self._chain_buffers(n))
         if y.ndim == 1:
             labels, targets = y, no_targets
         else:
             labels, targets = _NO_LABELS, y
         loss_sum, correct, status = dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs,
-                                                         grad, loss_code, labels, targets, self.optimizer.lr)
+                                                         grad, loss_code, labels, targets, self.optimizer.lr,
+                                                         input_grad, below)
         if status < 0:
             raise RuntimeError(_loss_error(loss_sum, where))
         if status > 0:
             raise RuntimeError(_gradient_error(where, True))
+        if self._head_backward:
+            grad = grad_inputs[0]
+            for step in self._head_backward:
+                grad = step(grad)
+            if not self.optimizer._update(self._unfused_slots):
+                raise RuntimeError(_gradient_error(where, True))
         return float(loss_sum), correct
 
     def _chain_buffers(self, n):
         """Outputs, error terms and input gradients of the chain's layers, and the loss gradient, for n samples."""
-        dense = self._chain[0]
+        dense, input_grad = self._chain[0], self._chain[5]
         outputs = tuple(np.empty((n, layer.out_features), self.dtype) for layer in dense)
         deltas = tuple(np.empty_like(out) for out in outputs)
-        # The first layer computes no input gradient: its slot holds a placeholder of the right type.
-        grad_inputs = (deltas[0],) + tuple(np.empty((n, layer.in_features), self.dtype) for layer in dense[1:])
+        # Without an input gradient for the first layer, its slot holds a placeholder of the right type.
+        first = np.empty((n, dense[0].in_features), self.dtype) if input_grad else deltas[0]
+        grad_inputs = (first,) + tuple(np.empty((n, layer.in_features), self.dtype) for layer in dense[1:])
         return outputs, deltas, grad_inputs, np.empty_like(outputs[-1])
 
     # ------------------------------------------------------------- training

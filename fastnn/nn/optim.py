@@ -10,7 +10,7 @@ False, so a diverging model keeps the weights of its last good step.
 import numpy as np
 
 from .._checks import check_real
-from ..kernels.optim import adam_update, all_finite, sgd_update
+from ..kernels.optim import adam_update, all_finite, sgd_plain_all, sgd_update
 
 
 class Optimizer:
@@ -89,6 +89,25 @@ class SGD(Optimizer):
     def is_plain(self):
         """No momentum and no weight decay: the tutorial's ``w -= lr * grad``, which layers may fuse into back propagation."""
         return self.momentum == 0.0 and self.weight_decay == 0.0
+
+    def __getstate__(self):
+        # The flattened views would be pickled as copies: they are rebuilt.
+        return dict(self.__dict__, _flat=None)
+
+    def _update(self, slots=None):
+        slots = self._slots if slots is None else slots
+        if not (self.is_plain and slots):
+            return super()._update(slots)
+        # Plain SGD checks and updates every array in one kernel call, through 1-D views of them, made
+        # once per slot list (parameter and gradient arrays are never rebound).
+        flat = getattr(self, "_flat", None)
+        if flat is None or flat[0] is not slots:
+            arrays = [array for slot in slots for array in slot[:2]]
+            if len({array.dtype for array in arrays}) > 1 or not all(array.flags.c_contiguous for array in arrays):
+                return super()._update(slots)
+            flat = self._flat = (slots, tuple(slot[0].reshape(-1) for slot in slots),
+                                 tuple(slot[1].reshape(-1) for slot in slots))
+        return sgd_plain_all(flat[1], flat[2], self.lr)
 
     def _apply(self, slots):
         for param, grad, velocity in slots:

@@ -10,6 +10,7 @@ from .._checks import as_float_array, describe_shape
 from ..kernels import pool as _pool
 from .base import Layer
 from .conv import as_pair, float_batch, pair_config
+from .dense import BatchBuffers
 
 
 def input_dtype(x):
@@ -26,6 +27,7 @@ class _Pool2D(Layer):
         super().__init__()
         self.kernel_size = as_pair(kernel_size, "kernel_size", 1)
         self.stride = self.kernel_size if stride is None else as_pair(stride, "stride", 1)
+        self._buffers = BatchBuffers()
         self._x = None
 
     def output_shape(self, input_shape):
@@ -42,11 +44,16 @@ class _Pool2D(Layer):
         return (height - kh) // sh + 1, (width - kw) // sw + 1
 
     def forward(self, x):
-        return self._forward(float_batch(x, "x", input_dtype(x)))
+        return self._forward(float_batch(x, "x", input_dtype(x))).copy()
 
     def _forward(self, x):
-        """Trusted path (Sequential): `x` is a C-contiguous, finite float batch ``(N, C, H, W)``."""
-        out = np.empty(x.shape[:2] + self._spatial(x.shape, "x"), x.dtype)
+        """Trusted path (Sequential): `x` is a C-contiguous, finite float batch ``(N, C, H, W)``.
+
+        Returns a buffer that the next call on a batch of the same shape and
+        dtype overwrites.
+        """
+        out = self._buffers.get_made((x.shape, x.dtype), "out",
+                                     lambda: np.empty(x.shape[:2] + self._spatial(x.shape, "x"), x.dtype))
         self._forward_kernel(x, *self.kernel_size, *self.stride, out)
         self._x = x
         return out
@@ -54,7 +61,12 @@ class _Pool2D(Layer):
     def backward(self, grad_output):
         x = self._require("_x")
         expected = x.shape[:2] + self._spatial(x.shape, "x")
-        return self._backward(as_float_array(grad_output, "grad_output", x.dtype, shape=expected))
+        return self._backward(as_float_array(grad_output, "grad_output", x.dtype, shape=expected)).copy()
+
+    def _grad_x(self):
+        """The buffer for the gradient of the last input (overwritten by the next backward pass)."""
+        x = self._x
+        return self._buffers.get((x.shape, x.dtype), "grad_x", x.shape, x.dtype)
 
     def get_config(self):
         return {"kernel_size": pair_config(self.kernel_size), "stride": pair_config(self.stride)}
@@ -72,7 +84,7 @@ class MaxPool2D(_Pool2D):
 
     def _backward(self, grad_output):
         """Trusted path after ``_forward``: `grad_output` is C-contiguous, of the output's shape and dtype."""
-        grad_x = np.empty_like(self._x)
+        grad_x = self._grad_x()
         _pool.max_pool2d_backward(self._x, grad_output, *self.kernel_size, *self.stride, grad_x)
         return grad_x
 
@@ -87,6 +99,6 @@ class AvgPool2D(_Pool2D):
 
     def _backward(self, grad_output):
         """Trusted path after ``_forward``: `grad_output` is C-contiguous, of the output's shape and dtype."""
-        grad_x = np.empty_like(self._x)
+        grad_x = self._grad_x()
         _pool.avg_pool2d_backward(grad_output, *self.kernel_size, *self.stride, grad_x)
         return grad_x
