@@ -138,7 +138,9 @@ class StepRecorder:
     def _bind(self):
         """Make the views of the storage (after construction, growth or unpickling)."""
         self._room = self._steps.capacity - 1  # step t writes row t+1 of the state buffers
-        self._x_rows = list(self._steps.x_columns)  # assigning into a view made beforehand is the cheapest copy
+        # Assigning into a view made beforehand is the cheapest copy; one view per row there is room for,
+        # so that indexing past the end is the sign to grow.
+        self._x_rows = list(self._steps.x_columns[:self._room])
         self._column = (self.input_width, 1)
 
     # Pickle copies a view as an array of its own: keep the storage, make the views again.
@@ -152,9 +154,12 @@ class StepRecorder:
     def forward(self, input_array):
         """Record one step's input ``(input_width, 1)``; it is computed when a result is first needed."""
         t = self.times
-        if t < self._room and type(input_array) is ndarray and input_array.dtype is FLOAT64 \
-                and input_array.shape == self._column:
-            self._x_rows[t][...] = input_array
+        if type(input_array) is ndarray and input_array.dtype is FLOAT64 and input_array.shape == self._column:
+            try:
+                self._x_rows[t][...] = input_array
+            except IndexError:  # no room left
+                self._record(input_array)
+                return
             self.times = t + 1
         else:
             self._record(input_array)
