@@ -24,8 +24,8 @@ import numpy as np
 from .._checks import check_int, check_rate
 from ..kernels import lstm as _kernels
 from ..kernels.optim import sgd_update
-from .activators import SigmoidActivator, TanhActivator, activation_code
-from .rnn import StepBuffers, StepRecorder, error_column, extend_views, view_property, weight_source
+from .activators import SigmoidActivator, TanhActivator
+from .rnn import StepBuffers, StepRecorder, check_activator, error_column, extend_views, view_property, weight_source
 
 # Gate blocks of the packed kernel arrays, in the kernel's order (i, f, g, o),
 # by the tutorial's letter: i input, f forget, c candidate (its c~), o output.
@@ -124,8 +124,7 @@ class LstmLayer(StepRecorder):
         count = self.times
         if count == 0:
             raise RuntimeError("LstmLayer.backward called before forward()")
-        if activator is not None:
-            activation_code(activator)
+        check_activator(activator)
         hidden = self.state_width
         errors = error_column(delta_h, count, hidden, "delta_h")
         s = self._steps

@@ -33,9 +33,10 @@ import numpy as np
 from .._checks import as_float_array, check_int, check_rate, describe_shape, make_rng
 from ..kernels import recurrent as _kernels
 from ..kernels.optim import sgd_update
-from .activators import activation_code
+from .activators import ACTIVATORS, activation_code
 
 FLOAT64 = np.dtype(np.float64)
+_KNOWN_ACTIVATORS = frozenset(ACTIVATORS)
 ndarray = np.ndarray
 
 
@@ -45,6 +46,12 @@ def column(value, name, size):
     if array.shape not in ((size, 1), (size,)):
         raise ValueError(f"{name} must have shape {describe_shape((size, 1))}, got {describe_shape(array.shape)}")
     return array.reshape(size, 1)
+
+
+def check_activator(activator):
+    """Check the `activator` that backward accepts for compatibility (None, or a tutorial activator)."""
+    if activator is not None and type(activator) not in _KNOWN_ACTIVATORS:  # the common case costs one lookup
+        activation_code(activator)
 
 
 def weight_source(rng):
@@ -295,7 +302,7 @@ class RecurrentLayer(_Recurrent, StepRecorder):
         self.reset_state()
 
     def reset_state(self):
-        self._start()
+        self.times = self._computed = 0  # StepRecorder._start, without a call: once per sequence of the tutorial
         self._state_list = []
 
     def _compute(self):
@@ -314,10 +321,9 @@ class RecurrentLayer(_Recurrent, StepRecorder):
         count = self.times
         if count == 0:
             raise RuntimeError("RecurrentLayer.backward called before forward()")
-        if activator is not None:
-            activation_code(activator)
+        check_activator(activator)
         errors = error_column(sensitivity_array, count, self.state_width, "sensitivity_array")
-        deltas, grads = np.empty((count, self.state_width)), np.empty_like(self._params)
+        deltas, grads = np.empty((count, self.state_width)), np.empty(self._params.shape[0])
         bad = _kernels.rnn_sequence_backward(self._steps.x, self._steps.s, self._params, self._code, self._computed,
                                              count, errors, deltas, grads)
         self._checked(bad)
@@ -434,8 +440,7 @@ class BiRecurrentLayer(_Recurrent, StepRecorder):
     def backward(self, sensitivity_array, activator=None):
         if self.times == 0:
             raise RuntimeError("BiRecurrentLayer.backward called before forward()")
-        if activator is not None:
-            activation_code(activator)
+        check_activator(activator)
         h = self.state_width
         errors = per_step_errors(sensitivity_array, self.times, 2 * h, "sensitivity_array")
         x, ahead, behind = self._run()
