@@ -22,6 +22,7 @@ the layer's own (sigmoid gates, tanh cell).
 import numpy as np
 
 from .._checks import check_int, check_rate
+from .._memory import aligned_zeros
 from ..kernels import lstm as _kernels
 from ..kernels.optim import sgd_update
 from .activators import SigmoidActivator, TanhActivator
@@ -84,8 +85,10 @@ class LstmLayer(StepRecorder):
         self.gate_activator = SigmoidActivator()
         self.output_activator = TanhActivator()
         hidden = state_width
-        # [weight_ih | weight_hh | bias] in one flat array, which the kernels and the update take whole
-        self._flat = np.zeros((input_width + hidden + 1) * 4 * hidden)
+        # [weight_ih | weight_hh | bias] in one flat array, which the kernels and the update take whole;
+        # cache-line aligned: numpy's 16-byte alignment made every other vector load of the weights straddle two
+        # cache lines, and a whole step about 20% slower at 32 -> 64
+        self._flat = aligned_zeros((input_width + hidden + 1) * 4 * hidden)
         # Row 0 of h, c and gates is the zero state before the first step; row t belongs to step t.
         self._steps = StepBuffers(x=input_width, h=hidden, c=hidden, tanh_c=hidden, gates=4 * hidden)
         self._grads = None

@@ -33,6 +33,7 @@ from itertools import count
 import numpy as np
 
 from .._checks import check_int, check_rate
+from .._memory import aligned_zeros
 from ..kernels import recursive as _kernels
 from ..kernels.optim import all_finite, sgd_update
 from .activators import activation_code
@@ -284,7 +285,8 @@ class RecursiveLayer:
         self.activator = activator
         self.learning_rate = check_rate(learning_rate, "learning_rate")
         inputs = node_width * child_count
-        self._params = np.zeros((inputs + 1) * node_width)  # [W^T | b], which the kernels and update take whole
+        # [W^T | b], which the kernels and update take whole; cache-line aligned as fastnn.tutorial.lstm's weights
+        self._params = aligned_zeros((inputs + 1) * node_width)
         self._bind()
         self._weight.T[...] = weight_source(rng)(-1e-4, 1e-4, (node_width, inputs))
         self._grads = None

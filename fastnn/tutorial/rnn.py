@@ -31,6 +31,7 @@ derivative is the layer's own activator's, the only one that is correct.
 import numpy as np
 
 from .._checks import as_float_array, check_int, check_rate, describe_shape, make_rng
+from .._memory import aligned_empty
 from ..kernels import recurrent as _kernels
 from ..kernels.optim import sgd_update
 from .activators import ACTIVATORS, activation_code
@@ -256,8 +257,8 @@ class _Recurrent:
         self.learning_rate = check_rate(learning_rate, "learning_rate")
         uniform = weight_source(rng)
         self._halves = halves  # "_weight" for the forward-in-time half, "_back" for the other
-        for half in halves:
-            setattr(self, f"{half}_params", np.empty(input_width * state_width + state_width * state_width))
+        for half in halves:  # cache-line aligned, as fastnn.tutorial.lstm's weights (see there)
+            setattr(self, f"{half}_params", aligned_empty(input_width * state_width + state_width * state_width))
         _Recurrent._bind(self)
         for half in halves:
             getattr(self, f"{half}_ih").T[...] = uniform(-1e-4, 1e-4, (state_width, input_width))  # U, then W
