@@ -31,7 +31,7 @@ derivative is the layer's own activator's, the only one that is correct.
 import numpy as np
 
 from .._checks import as_float_array, check_int, check_rate, describe_shape, make_rng
-from .._memory import aligned_empty
+from .._memory import aligned_empty, aligned_zeros
 from ..kernels import recurrent as _kernels
 from ..kernels.optim import sgd_update
 from .activators import ACTIVATORS, activation_code
@@ -112,7 +112,7 @@ class StepBuffers:
             return
         capacity = max(rows, 2 * self.capacity)
         for name, width in self._widths.items():
-            grown = np.zeros((capacity, width))
+            grown = aligned_zeros((capacity, width))
             if self.capacity:
                 grown[:self.capacity] = getattr(self, name)
             setattr(self, name, grown)
