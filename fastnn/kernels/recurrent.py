@@ -524,7 +524,8 @@ def rnn_sequence_forward(x, states, params, code, first, last):
     features, hidden, steps = x.shape[1], states.shape[1], last - first
     weight_ih, weight_hh = split_rnn_params(params, features, hidden)
     fp = flush_subnormals()
-    project_inputs(x[first:last].reshape((1, steps, features)), weight_ih, np.zeros(hidden, states.dtype),
+    # No bias: row 0, the zero state, serves as one (it is never written)
+    project_inputs(x[first:last].reshape((1, steps, features)), weight_ih, states[0],
                    states[first + 1:last + 1].reshape((1, steps, hidden)), 0, 1)
     for t in range(first, last):
         state = states[t + 1]
