@@ -566,15 +566,15 @@ def rnn_sequence_backward(x, states, params, code, first, count, errors, deltas,
     features, hidden = x.shape[1], states.shape[1]
     weight_hh = split_rnn_params(params, features, hidden)[1]
     grad_ih, grad_hh = split_rnn_params(grads, features, hidden)
-    carry = np.zeros(hidden, states.dtype)  # W^T delta_{t+1}
     fp = flush_subnormals()
+    deltas[count - 1] = 0
     for t in range(count - 1, -1, -1):
-        delta, state = deltas[t], states[t + 1]
+        delta, state = deltas[t], states[t + 1]  # delta holds W^T delta_{t+1} until here
         for j in range(hidden):
-            delta[j] = derivative(state[j], code) * carry[j]
+            delta[j] = derivative(state[j], code) * delta[j]
         add_step_error(delta, errors, t, count)
         if t > 0:
-            back_project(weight_hh, delta, carry)
+            back_project(weight_hh, delta, deltas[t - 1])
     # One sequence: the gradients are sums of a few outer products, added step by step (s_0 = 0 adds nothing).
     grad_ih[:] = 0
     grad_hh[:] = 0

@@ -325,9 +325,8 @@ class RecurrentLayer(_Recurrent, StepRecorder):
         check_activator(activator)
         errors = error_column(sensitivity_array, count, self.state_width, "sensitivity_array")
         deltas, grads = np.empty((count, self.state_width)), np.empty(self._params.shape[0])
-        bad = _kernels.rnn_sequence_backward(self._steps.x, self._steps.s, self._params, self._code, self._computed,
-                                             count, errors, deltas, grads)
-        self._checked(bad)
+        self._checked(_kernels.rnn_sequence_backward(self._steps.x, self._steps.s, self._params, self._code,
+                                                     self._computed, count, errors, deltas, grads))
         self._deltas, self._grads, self._delta_list = deltas, grads, None
 
     def _grad(self, which):
@@ -364,7 +363,8 @@ class RecurrentLayer(_Recurrent, StepRecorder):
         """Gradient descent on both weights: ``W -= rate * W_grad``, ``U -= rate * U_grad``."""
         if self._grads is None:
             raise RuntimeError("RecurrentLayer.update called before backward()")
-        self._settle()
+        if self._computed != self.times:  # steps recorded since backward use the weights as they are now
+            self._compute()
         sgd_update(self._params, self._grads, self._params, self.learning_rate, 0.0, False, 0.0)
 
 
