@@ -24,7 +24,7 @@ import numpy as np
 from .._checks import check_int, check_rate
 from .._memory import aligned_empty, aligned_zeros
 from ..kernels import lstm as _kernels
-from ..kernels.optim import sgd_update
+from ..kernels.recurrent import descend
 from .activators import SigmoidActivator, TanhActivator
 from .rnn import StepBuffers, StepRecorder, check_activator, error_column, extend_views, view_property, weight_source
 
@@ -159,7 +159,7 @@ class LstmLayer(StepRecorder):
         if self._grads is None:
             raise RuntimeError("LstmLayer.update called before backward()")
         self._settle()
-        sgd_update(self._flat, self._grads, self._flat, self.learning_rate, 0.0, False, 0.0)
+        descend(self._flat, self._grads, self.learning_rate)
 
 
 def _list_property(name):

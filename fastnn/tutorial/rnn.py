@@ -33,7 +33,6 @@ import numpy as np
 from .._checks import as_float_array, check_int, check_rate, describe_shape, make_rng
 from .._memory import aligned_empty, aligned_zeros
 from ..kernels import recurrent as _kernels
-from ..kernels.optim import sgd_update
 from .activators import ACTIVATORS, activation_code
 
 FLOAT64 = np.dtype(np.float64)
@@ -365,7 +364,7 @@ class RecurrentLayer(_Recurrent, StepRecorder):
             raise RuntimeError("RecurrentLayer.update called before backward()")
         if self._computed != self.times:  # steps recorded since backward use the weights as they are now
             self._compute()
-        sgd_update(self._params, self._grads, self._params, self.learning_rate, 0.0, False, 0.0)
+        _kernels.descend(self._params, self._grads, self.learning_rate)
 
 
 def _bptt(x, states, weight_ih, weight_hh, code, reverse, errors):
