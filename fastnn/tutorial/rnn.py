@@ -298,6 +298,7 @@ class RecurrentLayer(_Recurrent, StepRecorder):
     def __init__(self, input_width, state_width, activator, learning_rate, rng=None):
         super().__init__(input_width, state_width, activator, learning_rate, rng, ("_weight",))
         self._steps = StepBuffers(x=input_width, s=state_width)  # s[0] is s_0 = 0, s[t] is s_t
+        self._deltas, self._shared = None, False  # _shared: a view of the last backward's outputs was handed out
         self._bind()
         self.reset_state()
 
@@ -323,7 +324,10 @@ class RecurrentLayer(_Recurrent, StepRecorder):
             raise RuntimeError("RecurrentLayer.backward called before forward()")
         check_activator(activator)
         errors = error_column(sensitivity_array, count, self.state_width, "sensitivity_array")
-        deltas, grads = np.empty((count, self.state_width)), np.empty(self._params.shape[0])
+        deltas, grads = self._deltas, self._grads
+        if grads is None or self._shared or deltas.shape[0] != count:  # else the last pass's arrays are free
+            deltas, grads = np.empty((count, self.state_width)), np.empty(self._params.shape[0])
+            self._shared = False
         self._checked(_kernels.rnn_sequence_backward(self._steps.x, self._steps.s, self._params, self._code,
                                                      self._computed, count, errors, deltas, grads))
         self._deltas, self._grads, self._delta_list = deltas, grads, None
@@ -331,6 +335,7 @@ class RecurrentLayer(_Recurrent, StepRecorder):
     def _grad(self, which):
         if self._grads is None:
             raise AttributeError(f"{which} is set by backward()")
+        self._shared = True  # a view of the gradients is out: the next backward writes new arrays
         cut = self.input_width * self.state_width
         if which == "U_grad":
             return self._grads[:cut].reshape(self.input_width, self.state_width).T
@@ -347,6 +352,7 @@ class RecurrentLayer(_Recurrent, StepRecorder):
             raise RuntimeError("RecurrentLayer.delta_list read before backward()")
         if self._delta_list is None:
             self._delta_list = [np.zeros((self.state_width, 1))] + list(self._deltas[:, :, None])
+            self._shared = True
         return self._delta_list
 
     @property
