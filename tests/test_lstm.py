@@ -270,6 +270,27 @@ def test_tutorial_recorded_steps_read_mid_sequence_match_the_eager_twin():
         assert_close(getattr(mine, f"{name}_grad"), getattr(theirs, f"{name}_grad"), what=f"{name}_grad")
 
 
+def test_tutorial_results_read_before_the_next_backward_stay_valid():
+    # backward reuses its output arrays only when no view of them was handed out
+    mine, theirs, rng = _pair(7)
+    kept = []
+    for k in range(4):
+        xs, delta_h = [rng.normal(size=(3, 1)) for _ in range(5)], rng.normal(size=(4, 1))
+        for layer in (mine, theirs):
+            for x in xs:
+                layer.forward(x)
+            layer.backward(None, delta_h)
+        if k % 2:  # the other passes hand nothing out: their arrays may be reused
+            kept.append((mine.Wfh_grad, mine.delta_h_list, mine.Wfh_grad.copy(), rows(mine.delta_h_list)))
+        for name in ref.NAMES:
+            assert_close(getattr(mine, f"{name}_grad"), getattr(theirs, f"{name}_grad"), what=f"{name}_grad")
+        for layer in (mine, theirs):
+            layer.update()
+            layer.reset_state()
+    for grad, deltas, grad_then, deltas_then in kept:
+        assert np.array_equal(grad, grad_then) and np.array_equal(rows(deltas), deltas_then)
+
+
 def test_tutorial_bad_step_inputs_on_the_short_path():
     layer = LstmLayer(3, 2, 0.1)
     with pytest.raises(ValueError, match=r"x must have shape \(3, 1\), got \(1, 3\)"):

@@ -325,6 +325,27 @@ def test_tutorial_recorded_steps_read_mid_sequence_match_the_eager_twin():
     assert_close(mine.U_grad, theirs.U_grad, what="U_grad")
 
 
+def test_tutorial_results_read_before_the_next_backward_stay_valid():
+    # backward reuses its output arrays only when no view of them was handed out
+    mine, theirs, _, rng = _tutorial_pair(RecurrentLayer, ref.RecurrentLayer, TanhActivator(), 8)
+    kept = []
+    for k in range(4):
+        xs, sensitivity = [rng.normal(size=(3, 1)) for _ in range(5)], rng.normal(size=(4, 1))
+        for layer in (mine, theirs):
+            for x in xs:
+                layer.forward(x)
+            layer.backward(sensitivity)
+        if k % 2:  # the other passes hand nothing out: their arrays may be reused
+            kept.append((mine.U_grad, mine.delta_list, mine.U_grad.copy(), rows(mine.delta_list)))
+        assert_close(mine.U_grad, theirs.U_grad, what="U_grad")
+        assert_close(mine.W_grad, theirs.W_grad, what="W_grad")
+        for layer in (mine, theirs):
+            layer.update()
+            layer.reset_state()
+    for grad, deltas, grad_then, deltas_then in kept:
+        assert np.array_equal(grad, grad_then) and np.array_equal(rows(deltas), deltas_then)
+
+
 def test_tutorial_bad_step_inputs_on_the_short_path():
     layer = RecurrentLayer(3, 2, TanhActivator(), 0.1)
     with pytest.raises(ValueError, match=r"input_array must have shape \(3, 1\), got \(3, 2\)"):

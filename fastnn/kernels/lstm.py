@@ -38,28 +38,31 @@ import numpy as np
 from numba import prange
 
 from ._jit import jit
-from .recurrent import (BLOCK, accumulate_project, back_recur, blocks, first_bad_row, gradient_groups, input_gradient,
-                        project, project_inputs, recur, step_errors, weight_gradient_group)
+from .recurrent import (BLOCK, accumulate_project, add_step_error, back_project, back_recur, blocks, first_bad_row,
+                        gradient_groups, input_gradient, project, project_inputs, recur, weight_gradient_group)
 from .vecmath import flush_subnormals, restore_fp, sigmoid, tanh
 
 
 @jit
 def lstm_cell(gates, c_prev, c, tanh_c, h):
-    """Activate the gates ``(4H,)`` in place (order i, f, g, o) and set c, tanh(c) and h ``(H,)``."""
+    """Activate the gates ``(4H,)`` in place (order i, f, g, o) and set c, tanh(c) and h ``(H,)``.
+
+    The gate blocks are slices indexed by j alone, and the activations and
+    the cell run as two loops: measured 1.2-1.6x faster than one loop over
+    computed indices ``gates[hidden + j]``, in float32 and float64.
+    """
     hidden = h.shape[0]
+    i, f, g, o = gates[:hidden], gates[hidden:2 * hidden], gates[2 * hidden:3 * hidden], gates[3 * hidden:]
     for j in range(hidden):
-        i = sigmoid(gates[j])
-        f = sigmoid(gates[hidden + j])
-        g = tanh(gates[2 * hidden + j])
-        o = sigmoid(gates[3 * hidden + j])
-        gates[j] = i
-        gates[hidden + j] = f
-        gates[2 * hidden + j] = g
-        gates[3 * hidden + j] = o
-        cell = f * c_prev[j] + i * g
+        i[j] = sigmoid(i[j])
+        f[j] = sigmoid(f[j])
+        g[j] = tanh(g[j])
+        o[j] = sigmoid(o[j])
+    for j in range(hidden):
+        cell = f[j] * c_prev[j] + i[j] * g[j]
         c[j] = cell
         tanh_c[j] = tanh(cell)
-        h[j] = o * tanh_c[j]
+        h[j] = o[j] * tanh_c[j]
 
 
 @jit
@@ -203,20 +206,22 @@ def lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, last):
     gates ``(R, 4H)`` hold the zero state in row 0 and the results of row
     t's input in row t+1; params is ``[weight_ih | weight_hh | bias]``
     flattened.  Returns -1, or the first row of ``x[first:last]`` holding
-    NaN or infinity, in which case nothing is computed.
+    NaN or infinity, in which case nothing is computed.  The input
+    projections of all the steps run first (four steps per pass), then the
+    recurrence step by step on rows (one sequence: no samples to block over).
     """
     bad = first_bad_row(x, first, last)
     if bad >= 0 or last == first:
         return bad
     features, hidden, steps = x.shape[1], h.shape[1], last - first
     weight_ih, weight_hh, bias = split_lstm_params(params, features, hidden)
-    start = 1 if first > 0 else 0  # row 0 is the zero state: nothing to add
-    new = slice(first + 1, last + 1)
     fp = flush_subnormals()
-    lstm_forward_block(x[first:last].reshape((1, steps, features)), weight_ih, weight_hh, bias,
-                       h[first:first + start].reshape((start, 1, hidden)), c[first:first + start].reshape((start, 1, hidden)),
-                       gates[new].reshape((1, steps, 4 * hidden)), c[new].reshape((1, steps, hidden)),
-                       tanh_c[new].reshape((1, steps, hidden)), h[new].reshape((1, steps, hidden)), 0)
+    project_inputs(x[first:last].reshape((1, steps, features)), weight_ih, bias,
+                   gates[first + 1:last + 1].reshape((1, steps, 4 * hidden)), 0, 1)
+    for t in range(first, last):
+        if t > 0:  # row 0 is the zero state: nothing to add
+            accumulate_project(h[t], weight_hh, gates[t + 1])
+        lstm_cell(gates[t + 1], c[t], c[t + 1], tanh_c[t + 1], h[t + 1])
     restore_fp(fp)
     return -1
 
@@ -238,12 +243,27 @@ def lstm_sequence_backward(x, h, c, tanh_c, gates, params, first, count, errors,
     features, hidden = x.shape[1], h.shape[1]
     weight_hh = split_lstm_params(params, features, hidden)[1]
     grad_ih, grad_hh, grad_bias = split_lstm_params(grads, features, hidden)
+    carry_c = np.zeros(hidden, h.dtype)  # dc_{t+1} * f_{t+1}
+    one = h.dtype.type(1)
+    fp = flush_subnormals()
+    dh[count] = 0
+    for t in range(count - 1, -1, -1):
+        dh_t = dh[t + 1]  # row t+1 belongs to step t; it holds the recurrent part already
+        add_step_error(dh_t, errors, t, count)
+        gate, d, tc, c_prev = gates[t + 1], dnet[t], tanh_c[t + 1], c[t]  # c[0] is the zero state
+        # the gate blocks as slices, so that the loop indexes them all by j alone and vectorizes
+        i, f, g, o = gate[:hidden], gate[hidden:2 * hidden], gate[2 * hidden:3 * hidden], gate[3 * hidden:]
+        di, df, dg, do = d[:hidden], d[hidden:2 * hidden], d[2 * hidden:3 * hidden], d[3 * hidden:]
+        for j in range(hidden):
+            dc = dh_t[j] * o[j] * (one - tc[j] * tc[j]) + carry_c[j]
+            di[j] = dc * g[j] * i[j] * (one - i[j])
+            df[j] = dc * c_prev[j] * f[j] * (one - f[j])
+            dg[j] = dc * i[j] * (one - g[j] * g[j])
+            do[j] = dh_t[j] * tc[j] * o[j] * (one - o[j])
+            carry_c[j] = dc * f[j]
+        back_project(weight_hh, d, dh[t])  # recurrent part of dE/dh_{t-1}
     rows = slice(1, count + 1)
     seen_h, flat_dnet = h[rows].reshape((1, count, hidden)), dnet.reshape((1, count, 4 * hidden))
-    fp = flush_subnormals()
-    lstm_backward_block(seen_h, c[rows].reshape((1, count, hidden)), gates[rows].reshape((1, count, 4 * hidden)),
-                        tanh_c[rows].reshape((1, count, hidden)), weight_hh, step_errors(errors, count, hidden, h.dtype),
-                        flat_dnet, dh.reshape((1, count + 1, hidden)), 0)
     inputs = x[:count].reshape((1, count, features))
     for g in range(gradient_groups(features, hidden)):
         weight_gradient_group(inputs, seen_h, flat_dnet, False, g, grad_ih, grad_hh, grad_bias)

@@ -33,8 +33,10 @@ from itertools import count
 import numpy as np
 
 from .._checks import check_int, check_rate
+from .._memory import aligned_zeros
 from ..kernels import recursive as _kernels
-from ..kernels.optim import all_finite, sgd_update
+from ..kernels.optim import all_finite
+from ..kernels.recurrent import descend
 from .activators import activation_code
 from .rnn import FLOAT64, column, ndarray, transposed_property, view_property, weight_source
 
@@ -284,7 +286,8 @@ class RecursiveLayer:
         self.activator = activator
         self.learning_rate = check_rate(learning_rate, "learning_rate")
         inputs = node_width * child_count
-        self._params = np.zeros((inputs + 1) * node_width)  # [W^T | b], which the kernels and update take whole
+        # [W^T | b], which the kernels and update take whole; cache-line aligned as fastnn.tutorial.lstm's weights
+        self._params = aligned_zeros((inputs + 1) * node_width)
         self._bind()
         self._weight.T[...] = weight_source(rng)(-1e-4, 1e-4, (node_width, inputs))
         self._grads = None
@@ -440,7 +443,7 @@ class RecursiveLayer:
         if self._grads is None:
             raise RuntimeError("RecursiveLayer.update called before backward()")
         self._settle()
-        sgd_update(self._params, self._grads, self._params, self.learning_rate, 0.0, False, 0.0)
+        descend(self._params, self._grads, self.learning_rate)
 
     def dump(self, dump_grad=False):
         """Print the root's data and children_data (and the gradients with ``dump_grad=True``)."""

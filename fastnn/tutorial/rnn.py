@@ -31,11 +31,12 @@ derivative is the layer's own activator's, the only one that is correct.
 import numpy as np
 
 from .._checks import as_float_array, check_int, check_rate, describe_shape, make_rng
+from .._memory import aligned_empty, aligned_zeros
 from ..kernels import recurrent as _kernels
-from ..kernels.optim import sgd_update
-from .activators import activation_code
+from .activators import ACTIVATORS, activation_code
 
 FLOAT64 = np.dtype(np.float64)
+_KNOWN_ACTIVATORS = frozenset(ACTIVATORS)
 ndarray = np.ndarray
 
 
@@ -45,6 +46,12 @@ def column(value, name, size):
     if array.shape not in ((size, 1), (size,)):
         raise ValueError(f"{name} must have shape {describe_shape((size, 1))}, got {describe_shape(array.shape)}")
     return array.reshape(size, 1)
+
+
+def check_activator(activator):
+    """Check the `activator` that backward accepts for compatibility (None, or a tutorial activator)."""
+    if activator is not None and type(activator) not in _KNOWN_ACTIVATORS:  # the common case costs one lookup
+        activation_code(activator)
 
 
 def weight_source(rng):
@@ -104,7 +111,7 @@ class StepBuffers:
             return
         capacity = max(rows, 2 * self.capacity)
         for name, width in self._widths.items():
-            grown = np.zeros((capacity, width))
+            grown = aligned_zeros((capacity, width))
             if self.capacity:
                 grown[:self.capacity] = getattr(self, name)
             setattr(self, name, grown)
@@ -138,7 +145,9 @@ class StepRecorder:
     def _bind(self):
         """Make the views of the storage (after construction, growth or unpickling)."""
         self._room = self._steps.capacity - 1  # step t writes row t+1 of the state buffers
-        self._x_rows = list(self._steps.x_columns)  # assigning into a view made beforehand is the cheapest copy
+        # Assigning into a view made beforehand is the cheapest copy; one view per row there is room for,
+        # so that indexing past the end is the sign to grow.
+        self._x_rows = list(self._steps.x_columns[:self._room])
         self._column = (self.input_width, 1)
 
     # Pickle copies a view as an array of its own: keep the storage, make the views again.
@@ -152,9 +161,12 @@ class StepRecorder:
     def forward(self, input_array):
         """Record one step's input ``(input_width, 1)``; it is computed when a result is first needed."""
         t = self.times
-        if t < self._room and type(input_array) is ndarray and input_array.dtype is FLOAT64 \
-                and input_array.shape == self._column:
-            self._x_rows[t][...] = input_array
+        if type(input_array) is ndarray and input_array.dtype is FLOAT64 and input_array.shape == self._column:
+            try:
+                self._x_rows[t][...] = input_array
+            except IndexError:  # no room left
+                self._record(input_array)
+                return
             self.times = t + 1
         else:
             self._record(input_array)
@@ -244,8 +256,8 @@ class _Recurrent:
         self.learning_rate = check_rate(learning_rate, "learning_rate")
         uniform = weight_source(rng)
         self._halves = halves  # "_weight" for the forward-in-time half, "_back" for the other
-        for half in halves:
-            setattr(self, f"{half}_params", np.empty(input_width * state_width + state_width * state_width))
+        for half in halves:  # cache-line aligned, as fastnn.tutorial.lstm's weights (see there)
+            setattr(self, f"{half}_params", aligned_empty(input_width * state_width + state_width * state_width))
         _Recurrent._bind(self)
         for half in halves:
             getattr(self, f"{half}_ih").T[...] = uniform(-1e-4, 1e-4, (state_width, input_width))  # U, then W
@@ -286,11 +298,12 @@ class RecurrentLayer(_Recurrent, StepRecorder):
     def __init__(self, input_width, state_width, activator, learning_rate, rng=None):
         super().__init__(input_width, state_width, activator, learning_rate, rng, ("_weight",))
         self._steps = StepBuffers(x=input_width, s=state_width)  # s[0] is s_0 = 0, s[t] is s_t
+        self._deltas, self._shared = None, False  # _shared: a view of the last backward's outputs was handed out
         self._bind()
         self.reset_state()
 
     def reset_state(self):
-        self._start()
+        self.times = self._computed = 0  # StepRecorder._start, without a call: once per sequence of the tutorial
         self._state_list = []
 
     def _compute(self):
@@ -309,18 +322,20 @@ class RecurrentLayer(_Recurrent, StepRecorder):
         count = self.times
         if count == 0:
             raise RuntimeError("RecurrentLayer.backward called before forward()")
-        if activator is not None:
-            activation_code(activator)
+        check_activator(activator)
         errors = error_column(sensitivity_array, count, self.state_width, "sensitivity_array")
-        deltas, grads = np.empty((count, self.state_width)), np.empty_like(self._params)
-        bad = _kernels.rnn_sequence_backward(self._steps.x, self._steps.s, self._params, self._code, self._computed,
-                                             count, errors, deltas, grads)
-        self._checked(bad)
+        deltas, grads = self._deltas, self._grads
+        if grads is None or self._shared or deltas.shape[0] != count:  # else the last pass's arrays are free
+            deltas, grads = np.empty((count, self.state_width)), np.empty(self._params.shape[0])
+            self._shared = False
+        self._checked(_kernels.rnn_sequence_backward(self._steps.x, self._steps.s, self._params, self._code,
+                                                     self._computed, count, errors, deltas, grads))
         self._deltas, self._grads, self._delta_list = deltas, grads, None
 
     def _grad(self, which):
         if self._grads is None:
             raise AttributeError(f"{which} is set by backward()")
+        self._shared = True  # a view of the gradients is out: the next backward writes new arrays
         cut = self.input_width * self.state_width
         if which == "U_grad":
             return self._grads[:cut].reshape(self.input_width, self.state_width).T
@@ -337,6 +352,7 @@ class RecurrentLayer(_Recurrent, StepRecorder):
             raise RuntimeError("RecurrentLayer.delta_list read before backward()")
         if self._delta_list is None:
             self._delta_list = [np.zeros((self.state_width, 1))] + list(self._deltas[:, :, None])
+            self._shared = True
         return self._delta_list
 
     @property
@@ -352,8 +368,9 @@ class RecurrentLayer(_Recurrent, StepRecorder):
         """Gradient descent on both weights: ``W -= rate * W_grad``, ``U -= rate * U_grad``."""
         if self._grads is None:
             raise RuntimeError("RecurrentLayer.update called before backward()")
-        self._settle()
-        sgd_update(self._params, self._grads, self._params, self.learning_rate, 0.0, False, 0.0)
+        if self._computed != self.times:  # steps recorded since backward use the weights as they are now
+            self._compute()
+        _kernels.descend(self._params, self._grads, self.learning_rate)
 
 
 def _bptt(x, states, weight_ih, weight_hh, code, reverse, errors):
@@ -429,8 +446,7 @@ class BiRecurrentLayer(_Recurrent, StepRecorder):
     def backward(self, sensitivity_array, activator=None):
         if self.times == 0:
             raise RuntimeError("BiRecurrentLayer.backward called before forward()")
-        if activator is not None:
-            activation_code(activator)
+        check_activator(activator)
         h = self.state_width
         errors = per_step_errors(sensitivity_array, self.times, 2 * h, "sensitivity_array")
         x, ahead, behind = self._run()
