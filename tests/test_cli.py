@@ -7,9 +7,9 @@ from fastnn.demos import SECTIONS
 
 # "training" takes seconds compiled, far longer as plain Python.
 MARKS = {"training": [pytest.mark.needs_jit]}
-# test_tutorial_cnn runs the cnn section; test_lstm and test_recursive run the
-# training tasks of the lstm and recursive sections, whose other parts are below.
-TESTED_ELSEWHERE = {"cnn", "lstm", "recursive"}
+# test_tutorial_cnn runs the cnn section, and test_recursive the recursive
+# section's tree task (its gradient check is below).
+TESTED_ELSEWHERE = {"cnn", "recursive"}
 
 
 def test_help_lists_every_command(capsys):

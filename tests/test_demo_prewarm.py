@@ -103,7 +103,7 @@ WARM_THEN_RUN = textwrap.dedent("""
 
 
 @pytest.mark.needs_jit
-@pytest.mark.parametrize("section", ["lstm", "recursive"])
+@pytest.mark.parametrize("section", ["recursive", "training"])
 def test_a_sections_warm_uses_every_kernel_signature_its_run_uses(section):
     result = subprocess.run([sys.executable, "-c", WARM_THEN_RUN, section], capture_output=True, text=True,
                             timeout=600, check=True)

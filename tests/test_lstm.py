@@ -308,7 +308,7 @@ def test_tutorial_bad_step_inputs_on_the_short_path():
 
 
 def test_demo_lstm_learns_to_read_images_row_by_row():
-    from fastnn.demos.lstm import train_row_lstm
+    from fastnn.demos.training import train_row_lstm
 
     accuracy, _ = train_row_lstm(hidden=32, epochs=1)
     assert accuracy >= 0.5, accuracy  # ten classes: chance is 0.1
