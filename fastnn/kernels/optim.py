@@ -57,6 +57,16 @@ def sgd_update(param, grad, velocity, lr, momentum, nesterov, weight_decay):
 
 
 @jit
+def descend(params, grads, rate):
+    """Gradient descent in place, ``params -= rate * grads`` (flat arrays of one length): the tutorial
+    layers' ``update``.  :func:`sgd_update` computes the same; its seven arguments cost about 0.2 us
+    more per call, 2% of a tutorial RNN step at 3 -> 2."""
+    step = params.dtype.type(rate)
+    for i in range(params.shape[0]):
+        params[i] -= step * grads[i]
+
+
+@jit
 def adam_update(param, grad, first, second, lr, beta1, beta2, eps, weight_decay, step):
     """Adam (Kingma & Ba) as PyTorch computes it, with L2 weight decay added to the gradient.
 
@@ -96,9 +106,5 @@ def sgd_plain_all(params, grads, lr):
         if not all_finite(grads[k]):
             return False
     for k in range(len(params)):
-        w = params[k]
-        g = grads[k]
-        rate = w.dtype.type(lr)
-        for i in range(w.shape[0]):
-            w[i] -= rate * g[i]
+        descend(params[k], grads[k], lr)
     return True

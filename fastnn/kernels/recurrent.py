@@ -478,16 +478,6 @@ def rnn_backward_serial(x, states, weight_ih, weight_hh, code, reverse, grad, gr
     restore_fp(fp)
 
 
-@jit
-def descend(params, grads, rate):
-    """Gradient descent in place, ``params -= rate * grads`` (flat arrays of one length): the tutorial
-    layers' ``update``.  ``optim.sgd_update`` computes the same; its seven arguments cost about 0.2 us
-    more per call, 2% of a tutorial RNN step at 3 -> 2."""
-    step = params.dtype.type(rate)
-    for i in range(params.shape[0]):
-        params[i] -= step * grads[i]
-
-
 # -- one sequence in growable row buffers (the tutorial's RecurrentLayer) ---------------------
 # The tutorial's layer takes one step per Python call and computes on demand.  These kernels read
 # its storage as it is: row buffers with room to grow, the weights packed in one flat array, so

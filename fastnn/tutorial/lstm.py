@@ -24,7 +24,7 @@ import numpy as np
 from .._checks import check_int, check_rate
 from .._memory import aligned_empty, aligned_zeros
 from ..kernels import lstm as _kernels
-from ..kernels.recurrent import descend
+from ..kernels.optim import descend
 from .activators import SigmoidActivator, TanhActivator
 from .rnn import StepBuffers, StepRecorder, check_activator, error_column, extend_views, view_property, weight_source
 

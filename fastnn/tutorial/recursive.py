@@ -35,8 +35,7 @@ import numpy as np
 from .._checks import check_int, check_rate
 from .._memory import aligned_zeros
 from ..kernels import recursive as _kernels
-from ..kernels.optim import all_finite
-from ..kernels.recurrent import descend
+from ..kernels.optim import all_finite, descend
 from .activators import activation_code
 from .rnn import FLOAT64, column, ndarray, transposed_property, view_property, weight_source
 

@@ -33,6 +33,7 @@ import numpy as np
 from .._checks import as_float_array, check_int, check_rate, describe_shape, make_rng
 from .._memory import aligned_empty, aligned_zeros
 from ..kernels import recurrent as _kernels
+from ..kernels.optim import descend
 from .activators import ACTIVATORS, activation_code
 
 FLOAT64 = np.dtype(np.float64)
@@ -370,7 +371,7 @@ class RecurrentLayer(_Recurrent, StepRecorder):
             raise RuntimeError("RecurrentLayer.update called before backward()")
         if self._computed != self.times:  # steps recorded since backward use the weights as they are now
             self._compute()
-        _kernels.descend(self._params, self._grads, self.learning_rate)
+        descend(self._params, self._grads, self.learning_rate)
 
 
 def _bptt(x, states, weight_ih, weight_hh, code, reverse, errors):
