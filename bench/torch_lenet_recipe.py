@@ -6,7 +6,8 @@ Trains LeNet-5 (ReLU, max pooling, as fastnn.nn.models.lenet5) on the full
 Fashion-MNIST with SGD momentum 0.9, lr 0.01, batch 64, shuffled, and prints
 the test accuracy and the seconds per epoch.  fastnn's run of the same recipe:
 
-    fastnn train --model lenet --dataset fashion-mnist --epochs 3 --lr 0.01 --momentum 0.9 --validation-split 0
+    fastnn train --model lenet --dataset fashion-mnist --epochs 3 --lr 0.01 --momentum 0.9 \
+        --no-nesterov --schedule constant --no-standardize --validation-split 0
 """
 
 import argparse
