@@ -407,6 +407,32 @@ def test_the_dense_chain_step_stops_on_a_non_finite_loss_or_gradient():
     assert model._chain is not None
 
 
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_small_batch_the_chain_kernel_checks_is_refused_as_by_the_usual_checks(loss, n):
+    # int64 labels and a float32 batch under SMALL_BATCH go to the chain's kernel as they are; its checks
+    # must give the errors of _prepare_x and _prepare_y, with nothing changed.
+    rng = np.random.default_rng(n)
+    model = dense_chain(loss, np.float32)
+    x, y = rng.normal(size=(n, 5)).astype(np.float32), rng.integers(0, 3, n)
+    model._compile()
+    assert model._chain_takes(x, y) is not None
+    before = [p.copy() for layer in model.layers for p in layer.params.values()]
+    bad_x = x.copy()
+    bad_x[-1, 2] = np.nan
+    bad_y = y.copy()
+    bad_y[-1] = 3
+    cases = [(bad_x, y, r"x contains NaN"), (x * np.inf, y, r"x contains NaN or inf"),
+             (x, bad_y, r"y holds labels outside \[0, 3\)"), (x, -1 - y, r"y holds labels outside"),
+             (bad_x, bad_y, r"x contains NaN")]  # x is checked first, as before any step
+    for bad_x_, bad_y_, message in cases:
+        with pytest.raises(ValueError, match=message):
+            model.train_on_batch(bad_x_, bad_y_)
+    assert all(np.array_equal(a, b) for a, b in zip(before, (p for layer in model.layers for p in layer.params.values())))
+    model.train_on_batch(x, y)  # and a good batch still steps
+    assert not np.array_equal(before[0], model.layers[0].params["weight"])
+
+
 def test_small_blas_products_run_on_one_blas_thread_and_large_ones_as_configured(monkeypatch):
     if not one_blas_thread.available:
         pytest.skip("numpy's BLAS is not an OpenBLAS whose threads can be set")

@@ -40,7 +40,12 @@ from numba import prange
 
 from ._jit import jit
 from .activation import IDENTITY, RELU, activate, derivative
-from .loss import SOFTMAX_CROSS_ENTROPY, softmax_cross_entropy, squared_error
+from .loss import SOFTMAX_CROSS_ENTROPY, labels_in_range, softmax_cross_entropy, squared_error
+from .optim import all_finite
+
+# dense_chain_sgd_step's status when it was asked to check the batch and found a NaN or infinite input,
+# a label out of range or a NaN or infinite target (nothing changed).
+BAD_BATCH = -2
 
 
 @jit
@@ -334,7 +339,7 @@ def dense_backward_sgd(grad_out, y, code, x, weight, bias, lr, delta, grad_input
 
 @jit
 def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs, grad, loss, labels, targets, lr,
-                         input_grad, activation_below):
+                         input_grad, activation_below, check_batch):
     """One plain SGD step of a chain of dense layers on a small batch, in one call.
 
     The tuples `weights`, `biases`, `codes`, `outputs`, `deltas` and
@@ -351,14 +356,20 @@ def dense_chain_sgd_step(x, weights, biases, codes, outputs, deltas, grad_inputs
     `activation_below` read from `x` (IDENTITY for the plain gradient).  The same
     kernels in the same order as Sequential's layer-by-layer step, without
     a Python call per kernel (inlined here, LLVM may round a few operations
-    differently).
+    differently).  With `check_batch` the values of x, `labels` and `targets`
+    are checked first: a batch this small costs less to check here than
+    one more kernel call costs.
 
     Returns ``(loss_sum, correct, status)``: status 0 when the step is done,
-    -1 when the loss is not finite (nothing changed), ``k + 1`` when the
-    error term of layer k is not finite (the layers above k are updated).
+    BAD_BATCH when `check_batch` found a NaN or infinite input or target or
+    a label outside ``[0, K)``, -1 when the loss is not finite (nothing
+    changed in either case), ``k + 1`` when the error term of layer k is not
+    finite (the layers above k are updated).
     """
     n_layers = len(weights)
     n = x.shape[0]
+    if check_batch and not (all_finite(x) and labels_in_range(labels, grad.shape[1]) and all_finite(targets)):
+        return math.nan, 0, BAD_BATCH
     below = x
     for k in range(n_layers):
         _forward_rows(below, weights[k], biases[k], codes[k], outputs[k], 0, n)
