@@ -11,6 +11,10 @@ import numbers
 
 import numpy as np
 
+from .kernels.optim import all_finite
+
+SMALL_ARRAY = 4096  # elements: see as_float_array's check of the values
+
 
 def describe_shape(shape):
     """``(3, 1)`` for a shape tuple, with ``None`` shown as ``any``."""
@@ -25,6 +29,9 @@ def as_float_array(value, name, dtype=np.float64, *, shape=None, ndim=None, fini
     and complex numbers are refused with a TypeError naming `name`.  With
     `finite`, NaN and infinity are refused with a ValueError.
     """
+    # An array that is already what the caller wants (the usual case in a training loop) skips the dtype
+    # tests and the conversion: they cost about 2 us, a third of a recurrent layer's step on one sequence.
+    as_is = type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous and not copy
     if isinstance(value, np.ndarray):
         array = value
     else:
@@ -32,15 +39,20 @@ def as_float_array(value, name, dtype=np.float64, *, shape=None, ndim=None, fini
             array = np.asarray(value)
         except (ValueError, TypeError) as error:  # ragged nested lists
             raise TypeError(f"{name} must be a numeric array; could not convert it: {error}") from None
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+    if not as_is and (array.dtype == object
+                      or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating))):
         raise TypeError(f"{name} must hold real numbers, got an array of dtype {array.dtype}")
     if shape is not None:
         check_shape(array, shape, name)
     elif ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
-    # np.asarray with order="C" keeps a 0-d array 0-d (ascontiguousarray would make it 1-d).
-    array = np.array(array, dtype=dtype, order="C", copy=True) if copy else np.asarray(array, dtype=dtype, order="C")
-    if finite and array.size and not np.isfinite(array).all():
+    if not as_is:
+        # np.asarray with order="C" keeps a 0-d array 0-d (ascontiguousarray would make it 1-d).
+        array = np.array(array, dtype=dtype, order="C", copy=True) if copy else np.asarray(array, dtype=dtype, order="C")
+    # A compiled pass (no boolean array, one call) is 0.6 us faster on a batch of a few samples; on large
+    # arrays numpy's isfinite is as fast, and stays fast when the kernels run as Python (NUMBA_DISABLE_JIT).
+    if finite and array.size and not (all_finite(array.reshape(-1)) if array.size <= SMALL_ARRAY
+                                      else np.isfinite(array).all()):
         raise ValueError(f"{name} contains NaN or infinity")
     return array
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from fastnn import nn
+from fastnn._checks import SMALL_ARRAY, as_float_array
 from fastnn.datasets import load_fashion_mnist, load_sample, loaders, read_idx
 from fastnn.nn.io import ARCHITECTURE_KEY
 from fastnn.tutorial import fc
@@ -228,3 +229,24 @@ def test_bad_input_gives_a_clear_error(call, error, message, tmp_path, monkeypat
 
 def test_the_catalogue_holds_at_least_40_distinct_bad_inputs():
     assert len({entry[0] for entry in CATALOGUE}) == len(CATALOGUE) >= 40
+
+
+@pytest.mark.parametrize("size", [5, SMALL_ARRAY, SMALL_ARRAY + 1])  # the compiled check and numpy's
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_float_array_taken_as_it_is_still_has_its_values_checked(size, dtype):
+    values = np.linspace(-1, 1, size).astype(dtype)
+    assert as_float_array(values, "x", dtype) is values  # no copy of what the kernels take already
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in (0, size // 2, size - 1):
+            spoiled = values.copy()
+            spoiled[where] = bad
+            with pytest.raises(ValueError, match="x contains NaN or infinity"):
+                as_float_array(spoiled, "x", dtype)
+            with pytest.raises(ValueError, match="x contains NaN or infinity"):  # converted first
+                as_float_array(spoiled.astype(spoiled.dtype.newbyteorder()), "x", dtype)
+    swapped = values.astype(values.dtype.newbyteorder())
+    taken = as_float_array(swapped, "x", dtype)
+    assert taken.dtype == np.dtype(dtype) and np.array_equal(taken, values)
+    strided = np.repeat(values, 2)[::2]
+    assert as_float_array(strided, "x", dtype).flags.c_contiguous
+    assert as_float_array(values, "x", dtype, copy=True) is not values
