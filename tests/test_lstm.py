@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from fastnn.kernels import lstm as kernels
 from fastnn.nn import LSTM
 from fastnn.reference import lstm as ref
+from fastnn.tutorial import lstm as tutorial_lstm
 from fastnn.tutorial.activators import IdentityActivator
 from fastnn.tutorial.lstm import LstmLayer
 
@@ -84,6 +85,15 @@ def test_forward_continues_from_an_initial_state():
     assert_close(np.concatenate([c1, c2], axis=1), c, what="c in two parts")
 
 
+@pytest.fixture(params=["kernels", "blas"])
+def products(request, monkeypatch):
+    """The tutorial layer's two ways to do its matrix products: in its kernels, or numpy's BLAS (forced here;
+    it takes that path from 20 steps of 32 -> 32 on)."""
+    if request.param == "blas":
+        monkeypatch.setattr(tutorial_lstm, "PRODUCT_WORK", 0)
+    return request.param
+
+
 def _pair(seed, features=3, hidden=4):
     rng = np.random.default_rng(seed)
     mine, theirs = LstmLayer(features, hidden, 0.1, rng=seed), ref.LstmLayer(features, hidden, 0.1)
@@ -94,7 +104,7 @@ def _pair(seed, features=3, hidden=4):
     return mine, theirs, rng
 
 
-def test_tutorial_layer_matches_reference():
+def test_tutorial_layer_matches_reference(products):
     mine, theirs, rng = _pair(0)
     xs = [rng.normal(size=(3, 1)) for _ in range(7)]
     for x in xs:
@@ -117,7 +127,7 @@ def test_tutorial_layer_matches_reference():
         assert_close(getattr(mine, name), getattr(theirs, name), what=f"{name} after update")
 
 
-def test_tutorial_forward_uses_the_weights_of_its_time():
+def test_tutorial_forward_uses_the_weights_of_its_time(products):
     mine, theirs, rng = _pair(3)
     xs = [rng.normal(size=(3, 1)) for _ in range(3)]
     for layer in (mine, theirs):
@@ -132,7 +142,7 @@ def test_tutorial_forward_uses_the_weights_of_its_time():
 
 
 @pytest.mark.parametrize("steps", [1, 2, 7])
-def test_tutorial_gradient_check(steps):
+def test_tutorial_gradient_check(steps, products):
     layer, _, rng = _pair(steps)
     xs = [rng.normal(size=(3, 1)) for _ in range(steps)]
     weights = [rng.normal(size=(4, 1)) for _ in range(steps)]
@@ -245,7 +255,7 @@ def test_lstm_in_a_sequential_model_trains_saves_and_loads(tmp_path):
     assert np.array_equal(load(path).predict(x), model.predict(x))
 
 
-def test_tutorial_recorded_steps_read_mid_sequence_match_the_eager_twin():
+def test_tutorial_recorded_steps_read_mid_sequence_match_the_eager_twin(products):
     # 20 steps outgrow the first buffers (16 rows); lists read after 2 steps must stay right afterwards.
     mine, theirs, rng = _pair(6)
     xs = [rng.normal(size=(3, 1)) for _ in range(20)]
@@ -270,7 +280,7 @@ def test_tutorial_recorded_steps_read_mid_sequence_match_the_eager_twin():
         assert_close(getattr(mine, f"{name}_grad"), getattr(theirs, f"{name}_grad"), what=f"{name}_grad")
 
 
-def test_tutorial_results_read_before_the_next_backward_stay_valid():
+def test_tutorial_results_read_before_the_next_backward_stay_valid(products):
     # backward reuses its output arrays only when no view of them was handed out
     mine, theirs, rng = _pair(7)
     kept = []
@@ -291,7 +301,8 @@ def test_tutorial_results_read_before_the_next_backward_stay_valid():
         assert np.array_equal(grad, grad_then) and np.array_equal(rows(deltas), deltas_then)
 
 
-def test_tutorial_bad_step_inputs_on_the_short_path():
+@pytest.mark.filterwarnings("error")  # a NaN input is caught before numpy's BLAS sees it: no RuntimeWarning
+def test_tutorial_bad_step_inputs_on_the_short_path(products):
     layer = LstmLayer(3, 2, 0.1)
     with pytest.raises(ValueError, match=r"x must have shape \(3, 1\), got \(1, 3\)"):
         layer.forward(np.ones((1, 3)))

@@ -199,7 +199,7 @@ def split_lstm_params(params, features, hidden):
 
 
 @jit
-def lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, last):
+def lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, last, projected):
     """Steps ``first .. last-1`` of one sequence kept in row buffers.
 
     x ``(R, F)`` holds step t's input in row t; h, c, tanh_c ``(R, H)`` and
@@ -207,8 +207,10 @@ def lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, last):
     t's input in row t+1; params is ``[weight_ih | weight_hh | bias]``
     flattened.  Returns -1, or the first row of ``x[first:last]`` holding
     NaN or infinity, in which case nothing is computed.  The input
-    projections of all the steps run first (four steps per pass), then the
-    recurrence step by step on rows (one sequence: no samples to block over).
+    projections ``x_t @ weight_ih`` of all the steps run first, here (four
+    steps per pass) or, with `projected`, by the caller, who wrote them to
+    gates rows ``first+1 .. last`` (one matrix product); then the
+    recurrence, step by step on rows (one sequence: no samples to block over).
     """
     bad = first_bad_row(x, first, last)
     if bad >= 0 or last == first:
@@ -216,28 +218,37 @@ def lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, last):
     features, hidden, steps = x.shape[1], h.shape[1], last - first
     weight_ih, weight_hh, bias = split_lstm_params(params, features, hidden)
     fp = flush_subnormals()
-    project_inputs(x[first:last].reshape((1, steps, features)), weight_ih, bias,
-                   gates[first + 1:last + 1].reshape((1, steps, 4 * hidden)), 0, 1)
+    if not projected:
+        project_inputs(x[first:last].reshape((1, steps, features)), weight_ih, bias,
+                       gates[first + 1:last + 1].reshape((1, steps, 4 * hidden)), 0, 1)
     for t in range(first, last):
+        net = gates[t + 1]
+        if projected:
+            for j in range(net.shape[0]):
+                net[j] += bias[j]
         if t > 0:  # row 0 is the zero state: nothing to add
-            accumulate_project(h[t], weight_hh, gates[t + 1])
-        lstm_cell(gates[t + 1], c[t], c[t + 1], tanh_c[t + 1], h[t + 1])
+            accumulate_project(h[t], weight_hh, net)
+        lstm_cell(net, c[t], c[t + 1], tanh_c[t + 1], h[t + 1])
     restore_fp(fp)
     return -1
 
 
 @jit
-def lstm_sequence_backward(x, h, c, tanh_c, gates, params, first, count, errors, dnet, dh, grads):
+def lstm_sequence_backward(x, h, c, tanh_c, gates, params, first, count, errors, dnet, dh, grads, products):
     """BPTT over steps ``0 .. count-1`` of the sequence of :func:`lstm_sequence_forward`, after computing
     its steps ``first .. count-1``.
 
     errors ``(H, 1)`` (``dE/dh`` of the last step, the others zero) or
     ``(count*H, 1)`` (step after step).  Outputs: dnet ``(count, 4H)``, dh
     ``(count+1, H)`` (as in :func:`lstm_backward`), grads flattened like
-    params.  The input gradient is not computed.  Returns -1, or the first
-    row of x holding NaN or infinity (nothing is computed then).
+    params.  With `products`, the caller computes the two matrix products
+    (``projected`` of the forward pass, and the weight gradients
+    ``x^T dnet`` and ``h_prev^T dnet`` from the returned dnet): only the
+    bias gradient of grads is written here.  The input gradient is not
+    computed.  Returns -1, or the first row of x holding NaN or infinity
+    (nothing is computed then).
     """
-    bad = lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, count)
+    bad = lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, count, products)
     if bad >= 0:
         return bad
     features, hidden = x.shape[1], h.shape[1]
@@ -265,7 +276,8 @@ def lstm_sequence_backward(x, h, c, tanh_c, gates, params, first, count, errors,
     rows = slice(1, count + 1)
     seen_h, flat_dnet = h[rows].reshape((1, count, hidden)), dnet.reshape((1, count, 4 * hidden))
     inputs = x[:count].reshape((1, count, features))
-    for g in range(gradient_groups(features, hidden)):
+    groups = gradient_groups(features, hidden)
+    for g in range(groups - 1 if products else 0, groups):  # the last group is the bias
         weight_gradient_group(inputs, seen_h, flat_dnet, False, g, grad_ih, grad_hh, grad_bias)
     restore_fp(fp)
     return -1
