@@ -275,3 +275,21 @@ def test_tutorial_reset_state_after_a_nan_child_starts_afresh():
     assert_close(layer.root.data, layer.W @ np.ones((4, 1)) + layer.b, what="a parent after reset_state")
     with pytest.raises(ValueError, match=r"children\[1\].data contains NaN"):
         bad.children_data
+
+
+def test_tutorial_forward_goes_on_while_a_kernel_keeps_its_arguments(monkeypatch):
+    # A kernel's first call in a process, the one that compiles it, keeps references to its arguments; the
+    # tables it was given must not pin the storage that forward extends.
+    kept = []
+    compiled = tutorial._kernels.forest_forward
+
+    def keeping(*args):
+        kept.append(args)
+        return compiled(*args)
+
+    monkeypatch.setattr(tutorial._kernels, "forest_forward", keeping)
+    layer = tutorial.RecursiveLayer(2, 2, IdentityActivator(), 0.1, rng=0)
+    layer.forward(tutorial.TreeNode(np.ones((2, 1))), tutorial.TreeNode(np.ones((2, 1))))
+    first = layer.root.data.copy()
+    layer.forward(layer.root, tutorial.TreeNode(np.ones((2, 1))))
+    assert kept and np.array_equal(layer.root.children_data[:2], first)

@@ -103,7 +103,7 @@ class _Forest:
         self.columns = self.nodes[:, :, None]
         self.capacity = 64
         self.links = array("q")
-        self.children_data = np.empty((0, width * layer.child_count))
+        self.children_data = np.empty((self.capacity, width * layer.child_count))  # a row per internal node
         self.rows = self.internal = self.computed = 0
         self.leaves = []
         self.mixed = self.closed = False  # mixed: the general path must run
@@ -125,13 +125,17 @@ class _Forest:
         self.nodes, self.columns = grown, grown[:, :, None]
 
     def tables(self):
-        """``(links (I, C+1), children_data (I, C*D))`` for a kernel call (links a view: drop it after)."""
+        """``(links (I, C+1), children_data (I, C*D))`` for a kernel call.
+
+        links views a copy of ``self.links``: a kernel's first call in a process (the one that compiles it)
+        keeps a reference to its arguments, and a view of ``self.links`` would then forbid forward to extend it.
+        """
         if self.children_data.shape[0] < self.internal:
             grown = np.empty((2 * self.internal, self.children_data.shape[1]))
             grown[:self.computed] = self.children_data[:self.computed]
             self.children_data = grown
         per_node = self.layer.child_count + 1  # the links of a forward call in progress are left out
-        return np.frombuffer(self.links, np.int64, self.internal * per_node).reshape(-1, per_node), self.children_data
+        return np.frombuffer(self.links[:self.internal * per_node], np.int64).reshape(-1, per_node), self.children_data
 
     def add_leaf(self, node, index, width):
         """Copy `node`'s data into the next row; returns the row."""
@@ -322,7 +326,6 @@ class RecursiveLayer:
             links, children_data = forest.tables()
             bad = _kernels.forest_forward(forest.nodes, links, children_data, self._params, self._code,
                                           forest.computed, forest.internal)
-            del links  # releases the links buffer (a traceback would keep it), so forward can extend it
             self._checked(forest, bad)
 
     def _checked(self, forest, bad):
@@ -393,7 +396,6 @@ class RecursiveLayer:
         grads = np.empty_like(self._params)
         bad = _kernels.forest_backward(forest.nodes, links, children_data, self._params, self._code, forest.computed,
                                        forest.internal, root._index, delta, reached, table, grads)
-        del links
         self._checked(forest, bad)
         forest.reached, forest.table, forest.stamp = reached, table, next(_stamps)
         forest.closed = True  # the next forward starts new tables
