@@ -566,7 +566,7 @@ class Sequential:
         a built-in loss and a model whose layers are all in the chain.
         """
         if not (type(x) is np.ndarray and type(y) is np.ndarray and self._chain is not None
-                and not self._head_forward and 0 < x.shape[0] < SMALL_BATCH):
+                and not self._head_forward and x.ndim > 1 and 0 < x.shape[0] < SMALL_BATCH):
             return None
         loss_code = _CHAIN_LOSSES.get(type(self.loss))
         if (loss_code is not None and self.optimizer.is_plain and x.dtype == self.dtype
