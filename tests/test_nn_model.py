@@ -433,6 +433,39 @@ def test_a_small_batch_the_chain_kernel_checks_is_refused_as_by_the_usual_checks
     assert not np.array_equal(before[0], model.layers[0].params["weight"])
 
 
+def test_a_model_whose_layers_were_replaced_runs_as_one_built_from_them():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((5, 4), dtype=np.float32), np.array([0, 1, 2, 0, 1])
+    model = Sequential([Dense(4, 5, rng=0), ReLU(), Dense(5, 3, rng=1)])
+    model.train_on_batch(x, y)
+    model.layers[-1] = Dense(5, 4, rng=2)  # four classes now
+    fresh = Sequential(list(model.layers))
+    assert model.predict_proba(x).shape == (5, 4)
+    assert np.array_equal(model.predict_logits(x), fresh.predict_logits(x))
+    expected = fresh.evaluate(x[:2], np.array([3, 3]))["loss"]  # the layers are shared: before the step
+    assert model.train_on_batch(x[:2], np.array([3, 3])) == pytest.approx(expected, rel=1e-6)
+    model.layers[0] = Dense(6, 5, rng=3)  # and six features
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 6\) for this model, got \(2, 4\)"):
+        model.train_on_batch(x[:2], y[:2])
+    assert model.summary(print_fn=lambda line: None) is None and model.input_shape == (6,)
+    model.layers[2] = Dense(5, 4, dtype=np.float64)
+    with pytest.raises(ValueError, match="all layers with weights must share one dtype"):
+        model.predict(x)
+
+
+def test_train_on_batch_with_adam_on_a_small_batch_takes_the_layers_path():
+    rng = np.random.default_rng(1)
+    x, y = rng.random((2, 4), dtype=np.float32), np.array([0, 2])
+    stepped, fitted = (Sequential([Dense(4, 5, rng=0), ReLU(), Dense(5, 3, rng=1)], optimizer=Adam(lr=0.1))
+                       for _ in range(2))
+    stepped.train_on_batch(x, y)
+    fitted.fit(x, y, batch_size=2, shuffle=False, verbose=0)
+    for a, b in zip(stepped.layers, fitted.layers):
+        for name in a.params:
+            assert np.array_equal(a.params[name], b.params[name])
+    assert not np.array_equal(stepped.layers[0].params["weight"], Dense(4, 5, rng=0).params["weight"])
+
+
 def test_small_blas_products_run_on_one_blas_thread_and_large_ones_as_configured(monkeypatch):
     if not one_blas_thread.available:
         pytest.skip("numpy's BLAS is not an OpenBLAS whose threads can be set")

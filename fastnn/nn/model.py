@@ -91,28 +91,17 @@ class Sequential:
     """
 
     def __init__(self, layers, loss="cross_entropy", optimizer=None, input_shape=None):
-        layers = list(layers)
-        if not layers:
-            raise ValueError("layers must hold at least one layer")
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"layers[{i}] must be a fastnn.nn Layer, got {type(layer).__name__}")
-        self.layers = layers
+        self.layers = list(layers)
         self.loss = get_loss(loss)
         optimizer = SGD() if optimizer is None else optimizer
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a fastnn.nn optimizer (SGD, Adam), got {type(optimizer).__name__}")
         self.optimizer = optimizer
-        dtypes = {layer.dtype for layer in layers if layer.params}
-        if len(dtypes) > 1:
-            raise ValueError(f"all layers with weights must share one dtype, got {sorted(d.name for d in dtypes)}")
-        self.dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
-        self.input_shape = None
-        self.output_shapes = None
         if input_shape is not None:
-            self._set_input_shape(tuple(check_int(d, "input_shape", minimum=1) for d in input_shape))
-        elif isinstance(layers[0], Dense):
-            self._set_input_shape((layers[0].in_features,))
+            if not isinstance(input_shape, (tuple, list)):
+                raise TypeError(f"input_shape must be a tuple of sizes (the shape of one sample), got {input_shape!r}")
+            input_shape = tuple(check_int(d, "input_shape", minimum=1) for d in input_shape)
+        self._adopt_layers(input_shape)
         self.history_ = {}
         self.stop_training = False
         self._planned = None
@@ -133,6 +122,43 @@ class Sequential:
         self.__dict__.update(state, _lock=threading.RLock())
 
     # ---------------------------------------------------------------- shapes
+
+    def _adopt_layers(self, input_shape=None):
+        """Check ``self.layers`` and take the dtype, the input shape and the output shapes from them.
+
+        At construction, and again when ``model.layers`` has changed since the
+        model last ran (_compile).  The input shape is `input_shape`, else the
+        input size of a first Dense layer, else unknown until data arrives.
+        """
+        layers = self.layers
+        if not layers:
+            raise ValueError("layers must hold at least one layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a fastnn.nn Layer, got {type(layer).__name__}")
+        dtypes = {layer.dtype for layer in layers if layer.params}
+        if len(dtypes) > 1:
+            raise ValueError(f"all layers with weights must share one dtype, got {sorted(d.name for d in dtypes)}")
+        self._adopted = list(layers)
+        self.dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
+        self.input_shape = None
+        self.output_shapes = None
+        if input_shape is not None:
+            self._set_input_shape(input_shape)
+        elif isinstance(layers[0], Dense):
+            self._set_input_shape((layers[0].in_features,))
+
+    def _follow_layers(self):
+        """If ``model.layers`` changed: shapes, dtype and buffers follow the new layers (_adopt_layers), and the
+        shape of the samples seen so far stays the input shape if the new layers take it."""
+        if self._adopted == self.layers:  # layers compare by identity
+            return
+        known = self.input_shape
+        self._adopt_layers()
+        if self.input_shape is None and known is not None:
+            with contextlib.suppress(ValueError):
+                self._set_input_shape(known)
+        self._buffers = BatchBuffers()
 
     def _set_input_shape(self, shape):
         shapes = []
@@ -189,7 +215,8 @@ class Sequential:
         (see fastnn.kernels.batched_dense), and the first step skips the
         gradient for the data.
         """
-        replanned = self._planned != self.layers  # layers compare by identity
+        self._follow_layers()
+        replanned = self._planned != self.layers
         if replanned:
             self._plan()
         optimizer = self.optimizer
@@ -331,12 +358,12 @@ class Sequential:
         run on one BLAS thread (``_blas_threads``).
         """
         n = x.shape[0]
-        if n < SMALL_BATCH and self._chain is not None and getattr(self.optimizer, "is_plain", False):
+        if n < SMALL_BATCH and self._chain is not None and self.optimizer.is_plain:
             loss_code = _CHAIN_LOSSES.get(type(self.loss))
             if loss_code is not None:
                 return self._train_chain(x, y, loss_code, where)
         with self._blas_threads(n):
-            if n >= SMALL_BATCH and self._deferred and getattr(self.optimizer, "is_plain", False):
+            if n >= SMALL_BATCH and self._deferred and self.optimizer.is_plain:
                 return self._train_deferred(x, y, where)
             return self._train_layers(x, y, where)
 
@@ -354,7 +381,7 @@ class Sequential:
         """_train_batch through the layers' own kernels."""
         n = x.shape[0]
         grad, loss_sum, correct = self._forward_loss(x, y, where)
-        fused = n < SMALL_BATCH and getattr(self.optimizer, "is_plain", False)
+        fused = n < SMALL_BATCH and self.optimizer.is_plain
         try:
             for step in self._backward_steps_sgd if fused else self._backward_steps:
                 grad = step(grad)
@@ -458,10 +485,13 @@ class Sequential:
         if validation_split >= 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
         verbose = check_int(verbose, "verbose", minimum=0)
+        if isinstance(callbacks, Callback):
+            raise TypeError(f"callbacks must be a list of Callback, got one {type(callbacks).__name__}: pass it in a list")
         callbacks = list(callbacks or [])
         for i, callback in enumerate(callbacks):
             if not isinstance(callback, Callback):
                 raise TypeError(f"callbacks[{i}] must be a fastnn.nn Callback, got {type(callback).__name__}")
+        self._compile()  # first: the layers may have changed, and with them the shapes that x must have
         x = self._prepare_x(x)
         y = self._prepare_y(y, x.shape[0])
         validation = None
@@ -484,7 +514,6 @@ class Sequential:
             x, validation = x[:-n_val], (x[-n_val:], y[-n_val:])
             y = y[:-n_val]
         rng = make_rng(seed, "seed")
-        self._compile()
         has_accuracy = self.loss.has_accuracy(y, self.n_outputs)
         if verbose:
             callbacks.append(ProgressBar(bar=verbose == 1))
@@ -599,9 +628,9 @@ class Sequential:
     def evaluate(self, x, y, batch_size=256):
         """``{"loss": mean loss, "accuracy": fraction right}`` on (x, y) (accuracy only for class targets)."""
         batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self._compile()
         x = self._prepare_x(x)
         y = self._prepare_y(y, x.shape[0])
-        self._compile()
         loss, accuracy = self._evaluate(x, y, batch_size)
         result = {"loss": loss}
         if self.loss.has_accuracy(y, self.n_outputs):
@@ -611,8 +640,8 @@ class Sequential:
     @_one_call_at_a_time
     def _outputs(self, x, batch_size, transform=None):
         batch_size = check_int(batch_size, "batch_size", minimum=1)
-        x = self._prepare_x(x)
         self._compile()
+        x = self._prepare_x(x)
         result = np.empty((x.shape[0], self.n_outputs), self.dtype)
         for start, stop, out in self._batches(x, batch_size):
             if transform is None:
@@ -645,8 +674,10 @@ class Sequential:
     def num_params(self):
         return sum(layer.num_params for layer in self.layers)
 
+    @_one_call_at_a_time
     def summary(self, print_fn=print):
         """Print the layers, their output shapes and parameter counts (through `print_fn`, one line per call)."""
+        self._follow_layers()
         shapes = self.output_shapes or [None] * len(self.layers)
         rows = [(f"{i} {type(layer).__name__}", "?" if shape is None else describe_shape(shape), f"{layer.num_params:,}")
                 for i, (layer, shape) in enumerate(zip(self.layers, shapes))]
@@ -666,6 +697,7 @@ class Sequential:
         """Write weights and architecture to `path` (.npz); see fastnn.nn.load."""
         from .io import save
 
+        self._follow_layers()
         save(self, path)
 
     @_one_call_at_a_time
@@ -673,6 +705,7 @@ class Sequential:
         """Read the weights of a checkpoint of the same architecture into this model (in place)."""
         from .io import load_weights
 
+        self._follow_layers()
         load_weights(self, path)
         return self
 

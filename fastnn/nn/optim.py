@@ -14,13 +14,25 @@ from ..kernels.optim import adam_update, all_finite, sgd_plain_all, sgd_update
 
 
 class Optimizer:
-    """Base class: holds hyper-parameters and per-parameter state."""
+    """Base class: holds hyper-parameters and per-parameter state.
+
+    The real-valued hyper-parameters in ``checked`` are checked whenever they
+    are set, not only by the constructor: callbacks and users change
+    ``optimizer.lr`` during training, and a rate that is a string, NaN or
+    negative would otherwise reach the kernels.
+    """
 
     state_names = ()
+    checked = {"lr": {"positive": True}}  # name -> check_real's limits
+    is_plain = False  # see SGD.is_plain
 
     def __init__(self, lr):
-        self.lr = check_real(lr, "lr", positive=True)
+        self.lr = lr
         self._slots = []  # (param, grad, *state) per parameter array, in layer order
+
+    def __setattr__(self, name, value):
+        limits = self.checked.get(name)
+        super().__setattr__(name, value if limits is None else check_real(value, name, **limits))
 
     def step(self, layers):
         """Update the parameters of `layers` (a list of Layer) in place; False if a gradient was not finite."""
@@ -74,16 +86,17 @@ class SGD(Optimizer):
     """
 
     state_names = ("velocity",)
+    checked = dict(Optimizer.checked, momentum={"minimum": 0.0}, weight_decay={"minimum": 0.0})
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr)
-        self.momentum = check_real(momentum, "momentum", minimum=0.0)
+        self.momentum = momentum
         if not isinstance(nesterov, bool):
             raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
         if nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs a momentum > 0")
         self.nesterov = nesterov
-        self.weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
+        self.weight_decay = weight_decay
 
     @property
     def is_plain(self):
@@ -121,6 +134,7 @@ class Adam(Optimizer):
     """Adam with PyTorch's formulas and defaults; ``weight_decay`` adds ``weight_decay * w`` to the gradient."""
 
     state_names = ("first_moment", "second_moment")
+    checked = dict(Optimizer.checked, eps={"positive": True}, weight_decay={"minimum": 0.0})
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr)
@@ -132,8 +146,8 @@ class Adam(Optimizer):
         for value, name in zip(self.betas, ("betas[0]", "betas[1]")):
             if value >= 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
-        self.eps = check_real(eps, "eps", positive=True)
-        self.weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
+        self.eps = eps
+        self.weight_decay = weight_decay
         self.steps = 0
 
     def reset(self):
