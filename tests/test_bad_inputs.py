@@ -18,7 +18,8 @@ from fastnn import nn
 from fastnn._checks import SMALL_ARRAY, as_float_array
 from fastnn.datasets import load_fashion_mnist, load_sample, loaders, read_idx
 from fastnn.nn.io import ARCHITECTURE_KEY
-from fastnn.tutorial import fc
+from fastnn.tutorial import fc, lstm, recursive, rnn
+from fastnn.tutorial.activators import TanhActivator
 from fastnn.tutorial.linear_unit import LinearUnit
 
 
@@ -30,6 +31,19 @@ def model(dtype=np.float32, hidden=4):
 
 X = np.random.default_rng(1).normal(size=(6, 3)).astype(np.float32)
 Y = np.array([0, 1, 1, 0, 1, 0])
+
+
+def recorded(layer, steps=3):
+    """A tutorial sequence layer after `steps` forward calls on ones."""
+    for _ in range(steps):
+        layer.forward(np.ones((layer.input_width, 1)))
+    return layer
+
+
+def two_leaves(layer):
+    """A tutorial RecursiveLayer after one forward over two leaves of ones."""
+    layer.forward(*(recursive.TreeNode(np.ones((layer.node_width, 1))) for _ in range(layer.child_count)))
+    return layer
 
 
 def with_nan(array):
@@ -225,6 +239,12 @@ CATALOGUE = [
      r"train-labels-idx1-ubyte must hold 3 labels, one per image, got shape \(2,\)"),
     ("load_sample: the bundled file damaged", damaged_sample, ValueError, "the bundled sample .* is missing or damaged"),
     # the tutorial's classes, beyond their registry entries
+    ("RecurrentLayer.backward: a NaN error column", lambda t, m: recorded(rnn.RecurrentLayer(3, 2, TanhActivator(), 0.1))
+     .backward(np.full((2, 1), np.nan), TanhActivator()), ValueError, "sensitivity_array contains NaN or infinity"),
+    ("LstmLayer.backward: an infinite delta_h column", lambda t, m: recorded(lstm.LstmLayer(3, 2, 0.1))
+     .backward(None, np.full((2, 1), np.inf)), ValueError, "delta_h contains NaN or infinity"),
+    ("RecursiveLayer.backward: a NaN parent_delta", lambda t, m: two_leaves(recursive.RecursiveLayer(
+        2, 2, TanhActivator(), 0.1)).backward(np.full((2, 1), np.nan)), ValueError, "parent_delta contains NaN"),
     ("LinearUnit.train: labels as rows", lambda t, m: LinearUnit(2).train([[1, 2]], [[1]], 1, 0.1), ValueError,
      r"labels must have 1 dimension"),
     ("fc.Network: layer sizes a string", lambda t, m: fc.Network("8,3,8"), ValueError,

@@ -35,7 +35,7 @@ import numpy as np
 from .._checks import check_int, check_rate
 from .._memory import aligned_zeros
 from ..kernels import recursive as _kernels
-from ..kernels.optim import all_finite, descend
+from ..kernels.optim import descend
 from .activators import activation_code
 from .rnn import FLOAT64, column, ndarray, transposed_property, view_property, weight_source
 
@@ -253,15 +253,6 @@ def post_order(root, children_of, child_count, what):
             stack.append(frame)
 
 
-def _node_data(data, name, width):
-    """A node's data as a finite float64 ``(width, 1)`` column; a contiguous float64 one passes as it is."""
-    if type(data) is np.ndarray and data.dtype == np.float64 and data.shape == (width, 1) and data.flags.c_contiguous:
-        if not all_finite(data):
-            raise ValueError(f"{name} contains NaN or infinity")
-        return data
-    return column(data, name, width)
-
-
 def node_rows(codes, n_leaves):
     """Node-table rows for :func:`post_order` codes: leaf i -> i, internal node p -> n_leaves + p."""
     codes = np.asarray(codes, np.int64)
@@ -376,12 +367,7 @@ class RecursiveLayer:
         root = self.root
         if root is None:
             raise RuntimeError("RecursiveLayer.backward called before forward()")
-        width = self.node_width
-        if type(parent_delta) is ndarray and parent_delta.dtype is FLOAT64 and parent_delta.shape == (width, 1) \
-                and parent_delta.flags.c_contiguous:
-            delta = parent_delta
-        else:
-            delta = np.ascontiguousarray(column(parent_delta, "parent_delta", width))
+        delta = column(parent_delta, "parent_delta", self.node_width)
         forest = self._forest
         if type(root) is _Parent and root._slot[0] is forest and not forest.mixed \
                 and not any(leaf.children for leaf in forest.leaves):
@@ -412,7 +398,7 @@ class RecursiveLayer:
             raise ValueError("the tree under root is not a tree: a leaf is reached twice (a shared node)")
         nodes = np.empty((n_leaves + n_internal, width))
         for i, node in enumerate(leaves + internal):
-            nodes[i] = _node_data(node.data, "node data", width)[:, 0]
+            nodes[i] = column(node.data, "node data", width)[:, 0]
         children_data = np.ascontiguousarray(nodes[node_rows(codes, n_leaves)].reshape(n_internal, -1))
         node_grads = np.empty_like(nodes)
         deltas = np.empty((n_internal, width))

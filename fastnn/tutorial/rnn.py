@@ -33,7 +33,7 @@ import numpy as np
 from .._checks import as_float_array, check_int, check_rate, describe_shape, make_rng
 from .._memory import aligned_empty, aligned_zeros
 from ..kernels import recurrent as _kernels
-from ..kernels.optim import descend
+from ..kernels.optim import all_finite, descend
 from .activators import ACTIVATORS, activation_code
 
 FLOAT64 = np.dtype(np.float64)
@@ -42,7 +42,12 @@ ndarray = np.ndarray
 
 
 def column(value, name, size):
-    """`value` as a float64 ``(size, 1)`` column (a flat ``(size,)`` vector is accepted), or a ValueError."""
+    """`value` as a finite, C-contiguous float64 ``(size, 1)`` column (a flat ``(size,)`` vector is accepted), or
+    a ValueError.  Such a column itself is returned as it is (a step's input, an error: the usual case)."""
+    if type(value) is ndarray and value.dtype is FLOAT64 and value.shape == (size, 1) and value.flags.c_contiguous:
+        if not all_finite(value):
+            raise ValueError(f"{name} contains NaN or infinity")
+        return value
     array = as_float_array(value, name, np.float64)
     if array.shape not in ((size, 1), (size,)):
         raise ValueError(f"{name} must have shape {describe_shape((size, 1))}, got {describe_shape(array.shape)}")
@@ -83,15 +88,12 @@ def per_step_errors(errors, steps, width, name):
 def error_column(errors, steps, width, name):
     """The tutorial's error(s) as one C-contiguous float64 column: ``(width, 1)`` for the last step, or the
     ``(steps*width, 1)`` concatenation of a list of one per step."""
-    if type(errors) is np.ndarray and errors.dtype is FLOAT64 and errors.shape == (width, 1) \
-            and errors.flags.c_contiguous:
-        return errors
     if isinstance(errors, (list, tuple)):
         if len(errors) != steps:
             raise ValueError(f"{name} must be one ({width}, 1) array or a list of {steps} (one per step), "
                              f"got a list of {len(errors)}")
         return np.concatenate([column(error, f"{name}[{t}]", width) for t, error in enumerate(errors)])
-    return np.ascontiguousarray(column(errors, name, width))
+    return column(errors, name, width)
 
 
 class StepBuffers:
