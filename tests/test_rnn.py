@@ -367,3 +367,24 @@ def test_tutorial_bad_step_inputs_on_the_short_path():
     assert np.isfinite(layer.W_grad).all()
     with pytest.raises(AttributeError, match="set by backward"):
         RecurrentLayer(3, 2, TanhActivator(), 0.1).U_grad
+
+
+@pytest.mark.parametrize("kind", ["RecurrentLayer", "LstmLayer"])
+def test_tutorial_lists_read_before_reset_state_keep_their_sequence(kind):
+    # The tutorial makes new lists for every sequence; rows reused by the next sequence must not change them.
+    from fastnn.tutorial import lstm, rnn
+
+    layer = (rnn.RecurrentLayer(3, 2, IdentityActivator(), 0.1, rng=0) if kind == "RecurrentLayer"
+             else lstm.LstmLayer(3, 2, 0.1, rng=0))
+    name = "state_list" if kind == "RecurrentLayer" else "h_list"
+    rng = np.random.default_rng(0)
+    for x in rng.normal(size=(3, 3, 1)):
+        layer.forward(x)
+    first = getattr(layer, name)
+    kept = [row.copy() for row in first]
+    for _ in range(2):
+        layer.reset_state()
+        for x in rng.normal(size=(4, 3, 1)) * 5:
+            layer.forward(x)
+        assert not np.array_equal(getattr(layer, name)[3], kept[3])
+    assert all(np.array_equal(row, copy) for row, copy in zip(first, kept))

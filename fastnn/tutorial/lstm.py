@@ -102,7 +102,7 @@ class LstmLayer(StepRecorder):
         self._flat = aligned_zeros((input_width + hidden + 1) * 4 * hidden)
         # Row 0 of h, c and gates is the zero state before the first step; row t belongs to step t.
         self._steps = StepBuffers(x=input_width, h=hidden, c=hidden, tanh_c=hidden, gates=4 * hidden)
-        self._grads = self._errors = None
+        self._grads = self._errors = self._lists = None
         self._bind()
         uniform = weight_source(rng)
         for gate in "fioc":  # the tutorial's drawing order
@@ -126,6 +126,9 @@ class LstmLayer(StepRecorder):
         return flat[:a].reshape(-1, width), flat[a:b].reshape(-1, width), flat[b:]
 
     def reset_state(self):
+        if self._lists is not None:  # handed out, and their rows must keep this sequence's values: new rows
+            self._steps = self._steps.fresh()
+            self._bind()
         self._start()
         self._lists = None  # the per-step lists, made when first read
 

@@ -125,6 +125,10 @@ class StepBuffers:
         for name in self._widths:
             setattr(self, f"{name}_columns", getattr(self, name)[:, :, None])
 
+    def fresh(self):
+        """New, empty buffers of the same widths (for a sequence whose rows must not overwrite these)."""
+        return StepBuffers(**self._widths)
+
     # Pickle keeps the rows, not the views of them.
     def __getstate__(self):
         return {key: value for key, value in self.__dict__.items() if not key.endswith("_columns")}
@@ -302,10 +306,14 @@ class RecurrentLayer(_Recurrent, StepRecorder):
         super().__init__(input_width, state_width, activator, learning_rate, rng, ("_weight",))
         self._steps = StepBuffers(x=input_width, s=state_width)  # s[0] is s_0 = 0, s[t] is s_t
         self._deltas, self._shared = None, False  # _shared: a view of the last backward's outputs was handed out
+        self._state_list = []
         self._bind()
         self.reset_state()
 
     def reset_state(self):
+        if self._state_list:  # handed out, and its rows must keep this sequence's states: new rows for the next
+            self._steps = self._steps.fresh()
+            self._bind()
         self.times = self._computed = 0  # StepRecorder._start, without a call: once per sequence of the tutorial
         self._state_list = []
 
