@@ -92,11 +92,8 @@ class Sequential:
 
     def __init__(self, layers, loss="cross_entropy", optimizer=None, input_shape=None):
         self.layers = list(layers)
-        self.loss = get_loss(loss)
-        optimizer = SGD() if optimizer is None else optimizer
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be a fastnn.nn optimizer (SGD, Adam), got {type(optimizer).__name__}")
-        self.optimizer = optimizer
+        self.loss = loss
+        self.optimizer = SGD() if optimizer is None else optimizer
         if input_shape is not None:
             if not isinstance(input_shape, (tuple, list)):
                 raise TypeError(f"input_shape must be a tuple of sizes (the shape of one sample), got {input_shape!r}")
@@ -109,6 +106,14 @@ class Sequential:
         self._bound_slots = None  # its slot list then
         self._buffers = BatchBuffers()
         self._lock = threading.RLock()
+
+    def __setattr__(self, name, value):
+        # loss and optimizer are checked whenever they are set, not only by the constructor
+        if name == "loss":
+            value = get_loss(value)
+        elif name == "optimizer" and not isinstance(value, Optimizer):
+            raise TypeError(f"optimizer must be a fastnn.nn optimizer (SGD, Adam), got {type(value).__name__}")
+        super().__setattr__(name, value)
 
     def __getstate__(self):
         # The lock cannot be pickled and the plan holds closures: both are rebuilt.
@@ -194,6 +199,8 @@ class Sequential:
             raise ValueError(f"{name} must be a batch of samples (N, ...), got shape {array.shape}")
         if array.shape[0] == 0:
             raise ValueError(f"{name} is empty: it holds no samples (shape {array.shape})")
+        if 0 in array.shape[1:]:
+            raise ValueError(f"{name} holds samples of no values (shape {array.shape})")
         if self.input_shape is None:
             self._set_input_shape(array.shape[1:])
         elif array.shape[1:] != self.input_shape:
@@ -485,6 +492,8 @@ class Sequential:
         if validation_split >= 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
         verbose = check_int(verbose, "verbose", minimum=0)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
         if isinstance(callbacks, Callback):
             raise TypeError(f"callbacks must be a list of Callback, got one {type(callbacks).__name__}: pass it in a list")
         callbacks = list(callbacks or [])

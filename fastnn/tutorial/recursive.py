@@ -16,11 +16,14 @@ Internal nodes' deltas (errors on their weighted inputs) are the tutorial's.
 
 ``forward`` only records the parent: a leaf's data is copied into the
 layer's node table, and the parents recorded since are computed together,
-with the weights of that moment (as for ``fastnn.tutorial.rnn``), when a
+with the weights of that moment (as for ``fastnn.tutorial.rnn``, whose
+note on weight arrays kept from before ``forward`` holds here too), when a
 result is first needed: a parent's ``data`` or ``children_data`` is read,
 a weight is reached, or ``backward`` runs (one kernel call for the pending
 parents and the whole back propagation).  A NaN or infinite child is
-reported then.  Each node's ``delta`` is read from the tables of the last
+reported then, and again whenever a parent recorded after it in the same
+tables (since the last backward or ``reset_state``) is read, even one of
+another tree: the pending parents are computed in order.  Each node's ``delta`` is read from the tables of the last
 backward that reached it.  A tree whose nodes were rewired after forward
 (a node given two parents, a leaf given children, a parent's ``children``
 assigned, a parent of an earlier tree used as a child) goes through the
@@ -306,7 +309,7 @@ class RecursiveLayer:
         try:
             self._settle()  # the parents made so far keep the weights of their forward
         except ValueError:
-            pass  # a NaN child: reading the parents that depend on it reports it
+            pass  # a NaN child: reading a parent recorded after it reports it (module docstring)
         self._forest = None
         self.root = None
 
@@ -434,6 +437,8 @@ class RecursiveLayer:
 
     def dump(self, dump_grad=False):
         """Print the root's data and children_data (and the gradients with ``dump_grad=True``)."""
+        if self.root is None:
+            raise RuntimeError("RecursiveLayer.dump called before forward()")
         print(f"root.data: {self.root.data}")
         print(f"root.children_data: {self.root.children_data}")
         if dump_grad:

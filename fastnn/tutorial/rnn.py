@@ -14,8 +14,11 @@ computation run together in one kernel call when their results are first
 needed (reading ``state_list``, the weights, or calling ``backward``, which
 computes them in its own kernel call), with the weights of that moment,
 which are the weights the tutorial's eager ``forward`` would have used,
-since reaching a weight goes through the same attributes.  A NaN or
-infinite input is reported then.  At the tutorial's sizes a step costs
+since reaching a weight goes through the same attributes.  (Not so for a
+weight array kept from before ``forward`` and written through afterwards:
+the steps not computed yet then see the new values.  Read a result, such
+as ``state_list``, before such a write.)  A NaN or infinite input is
+reported then.  At the tutorial's sizes a step costs
 less than the Python around it, so the common case (a float64 ``(n, 1)``
 array) takes a short path and every list attribute is built when read.
 
