@@ -222,8 +222,10 @@ class Sequential:
         (see fastnn.kernels.batched_dense), and the first step skips the
         gradient for the data.
         """
-        self._follow_layers()
-        replanned = self._planned != self.layers
+        layers = self.layers
+        if self._adopted != layers:  # layers compare by identity
+            self._follow_layers()
+        replanned = self._planned != layers
         if replanned:
             self._plan()
         optimizer = self.optimizer
