@@ -38,8 +38,9 @@ import numpy as np
 from numba import prange
 
 from ._jit import jit
-from .recurrent import (BLOCK, accumulate_project, add_step_error, back_project, back_recur, blocks, first_bad_row,
-                        gradient_groups, input_gradient, project, project_inputs, recur, weight_gradient_group)
+from .recurrent import (BAD_ERRORS, BLOCK, accumulate_project, add_step_error, back_project, back_recur, blocks,
+                        finite_column, first_bad_row, gradient_groups, input_gradient, project, project_inputs, recur,
+                        weight_gradient_group)
 from .vecmath import flush_subnormals, restore_fp, sigmoid, tanh
 
 
@@ -245,9 +246,11 @@ def lstm_sequence_backward(x, h, c, tanh_c, gates, params, first, count, errors,
     (``projected`` of the forward pass, and the weight gradients
     ``x^T dnet`` and ``h_prev^T dnet`` from the returned dnet): only the
     bias gradient of grads is written here.  The input gradient is not
-    computed.  Returns -1, or the first row of x holding NaN or infinity
-    (nothing is computed then).
+    computed.  Returns -1; or, computing nothing, BAD_ERRORS when the errors
+    hold NaN or infinity, else the first row of x holding NaN or infinity.
     """
+    if not finite_column(errors):
+        return BAD_ERRORS
     bad = lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, count, products)
     if bad >= 0:
         return bad

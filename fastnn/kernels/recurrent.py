@@ -536,6 +536,19 @@ def rnn_sequence_forward(x, states, params, code, first, last):
     return -1
 
 
+# What the single-sequence backward kernels return when the errors they were given hold NaN or infinity.
+BAD_ERRORS = -2
+
+
+@jit(inline=True)
+def finite_column(errors):
+    """Whether the ``(n, 1)`` errors of a single-sequence backward pass are all finite (``v * 0`` is 0)."""
+    total = errors.dtype.type(0)
+    for i in range(errors.shape[0]):
+        total += errors[i, 0] * 0
+    return total == 0
+
+
 @jit(inline=True)
 def add_step_error(target, errors, t, count):
     """``target += e_t`` for step t of `count`: errors ``(H, 1)`` is the last step's (the others zero) or
@@ -557,9 +570,12 @@ def rnn_sequence_backward(x, states, params, code, first, count, errors, deltas,
 
     errors ``(H, 1)`` (the last step's, the others zero) or ``(count*H, 1)``
     (step after step).  Outputs: deltas ``(count, H)``, grads ``[dU^T |
-    dW^T]`` flattened like params.  Returns -1, or the first row of x
-    holding NaN or infinity (nothing is computed then).
+    dW^T]`` flattened like params.  Returns -1; or, computing nothing,
+    BAD_ERRORS when the errors hold NaN or infinity, else the first row of x
+    holding NaN or infinity.
     """
+    if not finite_column(errors):
+        return BAD_ERRORS
     bad = rnn_sequence_forward(x, states, params, code, first, count)
     if bad >= 0:
         return bad

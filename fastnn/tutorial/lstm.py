@@ -172,11 +172,11 @@ class LstmLayer(StepRecorder):
                 if bad < 0:
                     bad = _kernels.lstm_sequence_backward(s.x, s.h, s.c, s.tanh_c, s.gates, self._flat, first, count,
                                                           errors, dnet, dh, grads, True)
-                if bad < 0:
+                if bad == -1:
                     grad_ih, grad_hh = self._packed(grads)[:2]
                     np.matmul(s.x[:count].T, dnet, out=grad_ih)
                     np.matmul(s.h[:count].T, dnet, out=grad_hh)  # h[0] is the zero state
-        self._checked(bad)
+        self._checked(bad, "delta_h")
         self._grads, self._grad_views = grads, None
         self._errors = (dh, dnet)
         self._delta_lists = {}

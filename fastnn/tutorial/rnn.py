@@ -44,14 +44,15 @@ _KNOWN_ACTIVATORS = frozenset(ACTIVATORS)
 ndarray = np.ndarray
 
 
-def column(value, name, size):
-    """`value` as a finite, C-contiguous float64 ``(size, 1)`` column (a flat ``(size,)`` vector is accepted), or
-    a ValueError.  Such a column itself is returned as it is (a step's input, an error: the usual case)."""
+def column(value, name, size, finite=True):
+    """`value` as a C-contiguous float64 ``(size, 1)`` column (a flat ``(size,)`` vector is accepted), finite
+    unless `finite` is False (for a kernel that checks the values itself), or a ValueError.  Such a column
+    itself is returned as it is (a step's input, an error: the usual case)."""
     if type(value) is ndarray and value.dtype is FLOAT64 and value.shape == (size, 1) and value.flags.c_contiguous:
-        if not all_finite(value):
+        if finite and not all_finite(value):
             raise ValueError(f"{name} contains NaN or infinity")
         return value
-    array = as_float_array(value, name, np.float64)
+    array = as_float_array(value, name, np.float64, finite=finite)
     if array.shape not in ((size, 1), (size,)):
         raise ValueError(f"{name} must have shape {describe_shape((size, 1))}, got {describe_shape(array.shape)}")
     return array.reshape(size, 1)
@@ -90,13 +91,14 @@ def per_step_errors(errors, steps, width, name):
 
 def error_column(errors, steps, width, name):
     """The tutorial's error(s) as one C-contiguous float64 column: ``(width, 1)`` for the last step, or the
-    ``(steps*width, 1)`` concatenation of a list of one per step."""
+    ``(steps*width, 1)`` concatenation of a list of one per step.  One array's values are left to the
+    backward kernel, which checks them (kernels.recurrent.BAD_ERRORS) in a call that runs anyway."""
     if isinstance(errors, (list, tuple)):
         if len(errors) != steps:
             raise ValueError(f"{name} must be one ({width}, 1) array or a list of {steps} (one per step), "
                              f"got a list of {len(errors)}")
         return np.concatenate([column(error, f"{name}[{t}]", width) for t, error in enumerate(errors)])
-    return column(errors, name, width)
+    return column(errors, name, width, finite=False)
 
 
 class StepBuffers:
@@ -195,8 +197,11 @@ class StepRecorder:
         if self._computed != self.times:
             self._compute()
 
-    def _checked(self, bad):
-        """Raise for the step whose input a kernel found not finite (`bad` >= 0); else mark all computed."""
+    def _checked(self, bad, errors=None):
+        """Raise for what a kernel found not finite: the input of step ``bad + 1`` (`bad` >= 0), or the errors
+        of a backward pass, named `errors` (BAD_ERRORS); else mark all steps computed."""
+        if bad == _kernels.BAD_ERRORS:
+            raise ValueError(f"{errors} contains NaN or infinity")
         if bad >= 0:
             raise ValueError(f"{self._input_name} of step {bad + 1} contains NaN or infinity")
         self._computed = self.times
@@ -343,7 +348,8 @@ class RecurrentLayer(_Recurrent, StepRecorder):
             deltas, grads = np.empty((count, self.state_width)), np.empty(self._params.shape[0])
             self._shared = False
         self._checked(_kernels.rnn_sequence_backward(self._steps.x, self._steps.s, self._params, self._code,
-                                                     self._computed, count, errors, deltas, grads))
+                                                     self._computed, count, errors, deltas, grads),
+                      "sensitivity_array")
         self._deltas, self._grads, self._delta_list = deltas, grads, None
 
     def _grad(self, which):
