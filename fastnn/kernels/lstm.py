@@ -38,8 +38,9 @@ import numpy as np
 from numba import prange
 
 from ._jit import jit
+from .optim import all_finite
 from .recurrent import (BAD_ERRORS, BLOCK, accumulate_project, add_step_error, back_project, back_recur, blocks,
-                        finite_column, first_bad_row, gradient_groups, input_gradient, project, project_inputs, recur,
+                        first_bad_row, gradient_groups, input_gradient, project, project_inputs, recur,
                         weight_gradient_group)
 from .vecmath import flush_subnormals, restore_fp, sigmoid, tanh
 
@@ -249,7 +250,7 @@ def lstm_sequence_backward(x, h, c, tanh_c, gates, params, first, count, errors,
     computed.  Returns -1; or, computing nothing, BAD_ERRORS when the errors
     hold NaN or infinity, else the first row of x holding NaN or infinity.
     """
-    if not finite_column(errors):
+    if not all_finite(errors):
         return BAD_ERRORS
     bad = lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, count, products)
     if bad >= 0:

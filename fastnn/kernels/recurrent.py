@@ -33,6 +33,7 @@ from numba import prange
 
 from ._jit import jit
 from .activation import RELU, SIGMOID, TANH, derivative
+from .optim import all_finite
 from .vecmath import flush_subnormals, restore_fp, sigmoid, tanh
 
 # Samples advanced together through the time loop: each weight row read from
@@ -541,15 +542,6 @@ BAD_ERRORS = -2
 
 
 @jit(inline=True)
-def finite_column(errors):
-    """Whether the ``(n, 1)`` errors of a single-sequence backward pass are all finite (``v * 0`` is 0)."""
-    total = errors.dtype.type(0)
-    for i in range(errors.shape[0]):
-        total += errors[i, 0] * 0
-    return total == 0
-
-
-@jit(inline=True)
 def add_step_error(target, errors, t, count):
     """``target += e_t`` for step t of `count`: errors ``(H, 1)`` is the last step's (the others zero) or
     ``(count*H, 1)`` one per step."""
@@ -574,7 +566,7 @@ def rnn_sequence_backward(x, states, params, code, first, count, errors, deltas,
     BAD_ERRORS when the errors hold NaN or infinity, else the first row of x
     holding NaN or infinity.
     """
-    if not finite_column(errors):
+    if not all_finite(errors):
         return BAD_ERRORS
     bad = rnn_sequence_forward(x, states, params, code, first, count)
     if bad >= 0:
