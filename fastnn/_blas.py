@@ -144,3 +144,17 @@ def add_product(alpha, a, b, c):
     n = b.shape[1]
     _gemm[c.dtype](_ROW_MAJOR, _TRANS, _NO_TRANS, m, n, k, alpha, a.ctypes.data, m, b.ctypes.data, n, 1.0,
                    c.ctypes.data, n)
+
+
+def dgemm_address():
+    """The address of numpy's OpenBLAS cblas dgemm with 64-bit integers, for kernels (``fastnn.kernels.blas``);
+    0 when numpy has no such BLAS."""
+    global _dgemm_address
+    if _dgemm_address is None:
+        function = can_add_product(np.float64) and _gemm[np.dtype(np.float64)]
+        wide = function and function.argtypes[3] is ctypes.c_int64  # the kernels pass 64-bit sizes
+        _dgemm_address = ctypes.cast(function, ctypes.c_void_p).value if wide else 0
+    return _dgemm_address
+
+
+_dgemm_address = None

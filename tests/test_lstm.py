@@ -88,7 +88,7 @@ def test_forward_continues_from_an_initial_state():
 @pytest.fixture(params=["kernels", "blas"])
 def products(request, monkeypatch):
     """The tutorial layer's two ways to do its matrix products: in its kernels, or numpy's BLAS (forced here;
-    it takes that path from 20 steps of 32 -> 32 on)."""
+    it takes that path from 20 steps of 12 -> 12 on)."""
     if request.param == "blas":
         monkeypatch.setattr(tutorial_lstm, "PRODUCT_WORK", 0)
     return request.param

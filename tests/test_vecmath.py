@@ -44,3 +44,26 @@ def test_kernels_flush_subnormals_and_give_the_thread_its_state_back():
     tiny = np.full((1, 2, 2), 1e-40, np.float32)  # subnormal: read as zero inside the kernels
     assert np.array_equal(layer.forward(tiny), np.zeros((1, 2, 3), np.float32))
     assert np.float32(1e-20) * np.float32(1e-20) > 0  # numpy, after the kernel, still has subnormals
+
+
+@pytest.mark.needs_jit  # the attribute is put on compiled code
+def test_prefer_wide_vectors_marks_the_calling_kernel_only():
+    from fastnn.kernels._jit import jit
+
+    def scale(values, factor):
+        for i in range(values.shape[0]):
+            values[i] *= factor
+
+    def wide_scale(values, factor):
+        vecmath.prefer_wide_vectors()
+        for i in range(values.shape[0]):
+            values[i] *= factor
+
+    plain, wide = jit(scale, cache=False), jit(wide_scale, cache=False)
+    values = np.arange(37.0)
+    plain(values, 2.0)
+    wide(values, 0.5)
+    assert np.array_equal(values, np.arange(37.0))
+    attribute = '"prefer-vector-width"="512"'
+    assert attribute in wide.inspect_llvm(wide.signatures[0])
+    assert attribute not in plain.inspect_llvm(plain.signatures[0])

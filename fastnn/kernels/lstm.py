@@ -38,11 +38,12 @@ import numpy as np
 from numba import prange
 
 from ._jit import jit
+from .blas import dgemm
 from .optim import all_finite
 from .recurrent import (BAD_ERRORS, BLOCK, accumulate_project, add_step_error, back_project, back_recur, blocks,
                         first_bad_row, gradient_groups, input_gradient, project, project_inputs, recur,
                         weight_gradient_group)
-from .vecmath import flush_subnormals, restore_fp, sigmoid, tanh
+from .vecmath import flush_subnormals, prefer_wide_vectors, restore_fp, sigmoid, tanh
 
 
 @jit
@@ -53,6 +54,7 @@ def lstm_cell(gates, c_prev, c, tanh_c, h):
     the cell run as two loops: measured 1.2-1.6x faster than one loop over
     computed indices ``gates[hidden + j]``, in float32 and float64.
     """
+    prefer_wide_vectors()
     hidden = h.shape[0]
     i, f, g, o = gates[:hidden], gates[hidden:2 * hidden], gates[2 * hidden:3 * hidden], gates[3 * hidden:]
     for j in range(hidden):
@@ -201,7 +203,7 @@ def split_lstm_params(params, features, hidden):
 
 
 @jit
-def lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, last, projected):
+def lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, last, gemm):
     """Steps ``first .. last-1`` of one sequence kept in row buffers.
 
     x ``(R, F)`` holds step t's input in row t; h, c, tanh_c ``(R, H)`` and
@@ -209,23 +211,26 @@ def lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, last, projected
     t's input in row t+1; params is ``[weight_ih | weight_hh | bias]``
     flattened.  Returns -1, or the first row of ``x[first:last]`` holding
     NaN or infinity, in which case nothing is computed.  The input
-    projections ``x_t @ weight_ih`` of all the steps run first, here (four
-    steps per pass) or, with `projected`, by the caller, who wrote them to
-    gates rows ``first+1 .. last`` (one matrix product); then the
+    projections ``x_t @ weight_ih`` of all the steps run first: one BLAS
+    product through the cblas dgemm at address `gemm` (``kernels.blas``),
+    or, when `gemm` is 0, loops here (four steps per pass); then the
     recurrence, step by step on rows (one sequence: no samples to block over).
     """
+    prefer_wide_vectors()
     bad = first_bad_row(x, first, last)
     if bad >= 0 or last == first:
         return bad
     features, hidden, steps = x.shape[1], h.shape[1], last - first
     weight_ih, weight_hh, bias = split_lstm_params(params, features, hidden)
     fp = flush_subnormals()
-    if not projected:
+    if gemm:
+        dgemm(gemm, x[first:last], False, weight_ih, 0.0, gates[first + 1:last + 1])
+    else:
         project_inputs(x[first:last].reshape((1, steps, features)), weight_ih, bias,
                        gates[first + 1:last + 1].reshape((1, steps, 4 * hidden)), 0, 1)
     for t in range(first, last):
         net = gates[t + 1]
-        if projected:
+        if gemm:
             for j in range(net.shape[0]):
                 net[j] += bias[j]
         if t > 0:  # row 0 is the zero state: nothing to add
@@ -236,23 +241,23 @@ def lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, last, projected
 
 
 @jit
-def lstm_sequence_backward(x, h, c, tanh_c, gates, params, first, count, errors, dnet, dh, grads, products):
+def lstm_sequence_backward(x, h, c, tanh_c, gates, params, first, count, errors, dnet, dh, grads, gemm):
     """BPTT over steps ``0 .. count-1`` of the sequence of :func:`lstm_sequence_forward`, after computing
     its steps ``first .. count-1``.
 
     errors ``(H, 1)`` (``dE/dh`` of the last step, the others zero) or
     ``(count*H, 1)`` (step after step).  Outputs: dnet ``(count, 4H)``, dh
     ``(count+1, H)`` (as in :func:`lstm_backward`), grads flattened like
-    params.  With `products`, the caller computes the two matrix products
-    (``projected`` of the forward pass, and the weight gradients
-    ``x^T dnet`` and ``h_prev^T dnet`` from the returned dnet): only the
-    bias gradient of grads is written here.  The input gradient is not
-    computed.  Returns -1; or, computing nothing, BAD_ERRORS when the errors
-    hold NaN or infinity, else the first row of x holding NaN or infinity.
+    params.  The weight gradients ``x^T dnet`` and ``h_prev^T dnet`` are
+    BLAS products through `gemm` as in the forward pass, or loops when it
+    is 0.  The input gradient is not computed.  Returns -1; or, computing
+    nothing, BAD_ERRORS when the errors hold NaN or infinity, else the
+    first row of x holding NaN or infinity.
     """
+    prefer_wide_vectors()
     if not all_finite(errors):
         return BAD_ERRORS
-    bad = lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, count, products)
+    bad = lstm_sequence_forward(x, h, c, tanh_c, gates, params, first, count, gemm)
     if bad >= 0:
         return bad
     features, hidden = x.shape[1], h.shape[1]
@@ -277,11 +282,14 @@ def lstm_sequence_backward(x, h, c, tanh_c, gates, params, first, count, errors,
             do[j] = dh_t[j] * tc[j] * o[j] * (one - o[j])
             carry_c[j] = dc * f[j]
         back_project(weight_hh, d, dh[t])  # recurrent part of dE/dh_{t-1}
+    if gemm:
+        dgemm(gemm, x[:count], True, dnet, 0.0, grad_ih)
+        dgemm(gemm, h[1:count], True, dnet[1:count], 0.0, grad_hh)  # h[0], the zero state, adds nothing
     rows = slice(1, count + 1)
     seen_h, flat_dnet = h[rows].reshape((1, count, hidden)), dnet.reshape((1, count, 4 * hidden))
     inputs = x[:count].reshape((1, count, features))
     groups = gradient_groups(features, hidden)
-    for g in range(groups - 1 if products else 0, groups):  # the last group is the bias
+    for g in range(groups - 1 if gemm else 0, groups):  # the last group is the bias
         weight_gradient_group(inputs, seen_h, flat_dnet, False, g, grad_ih, grad_hh, grad_bias)
     restore_fp(fp)
     return -1

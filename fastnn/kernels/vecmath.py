@@ -1,5 +1,6 @@
 """``exp``, ``sigmoid`` and ``tanh`` written in plain arithmetic, so that loops calling them vectorize;
-and a switch that flushes subnormal numbers to zero while a kernel runs.
+a switch that flushes subnormal numbers to zero while a kernel runs; and
+:func:`prefer_wide_vectors`, which lets one kernel use 512-bit vectors.
 
 Numba lowers ``math.exp`` and ``math.tanh`` to scalar libm calls: a loop over
 a gate vector then costs 3 ns (sigmoid) to 16 ns (tanh) per element, more
@@ -180,3 +181,52 @@ def _restore_overload(state):
     if not X86:
         return lambda state: None
     return lambda state: _write_mxcsr(state)
+
+
+class _WideVectorAttributes(ir.values.FunctionAttributes):
+    """A function's LLVM attributes plus ``"prefer-vector-width"="512"`` (llvmlite's own set takes flags only)."""
+
+    def __bool__(self):
+        return True
+
+    def _to_list(self, ret_type):
+        return super()._to_list(ret_type) + ['"prefer-vector-width"="512"']
+
+
+def prefer_wide_vectors():
+    """Let LLVM vectorize the calling kernel's loops with 512-bit registers where the CPU has AVX-512.
+
+    LLVM prefers 256-bit vectors on Intel's AVX-512 CPUs (wide instructions
+    once lowered their clock), so Numba's loops use half of the registers'
+    width.  A loop bound by loads and stores from L1/L2 cache gains from the
+    full width: the tutorial LSTM's kernel at 32 -> 64, whose recurrent
+    products stream 128 KB of weights per step, measured 55 -> 44 us.  The
+    attribute covers the calling function only, so each kernel opts in;
+    setting it for every kernel (``NUMBA_CPU_FEATURES``) measured 0.83x to
+    1.17x across the benchmark's workloads.  It does nothing on other CPUs,
+    and nothing if llvmlite's attribute set has a layout this does not know
+    (nor in Python, with NUMBA_DISABLE_JIT).
+    """
+
+
+@intrinsic
+def _prefer_wide_vectors(typingctx):
+    """Add the attribute to the function being compiled (see :func:`prefer_wide_vectors`)."""
+
+    def codegen(context, builder, signature, args):
+        function = builder.function
+        attributes = function.attributes
+        if type(attributes) is ir.values.FunctionAttributes:
+            wide = _WideVectorAttributes()
+            set.update(wide, attributes)
+            wide.alignstack, wide.personality = attributes.alignstack, attributes.personality
+            function.attributes = wide
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+# Inlined into the caller, so that the intrinsic marks the kernel that calls it, not a function of its own.
+@overload(prefer_wide_vectors, inline="always")
+def _prefer_wide_vectors_overload():
+    return lambda: _prefer_wide_vectors()

@@ -7,10 +7,10 @@ from ``delta_h``, the error on the last output ``h_T`` (``(state_width,
 last ``reset_state()``.  Gradients are stored and subtracted by ``update()``.
 As in ``fastnn.tutorial.rnn``, ``forward`` records its input and the
 recorded steps run in one kernel call when their results are first needed.
-From ``PRODUCT_WORK`` multiply-adds a pass on (20 steps of 32 -> 32), the
-two matrix products of the pass, the input projection of its steps and the
-weight gradients, run as numpy BLAS calls on one BLAS thread (so the
-results do not depend on the thread count), between the kernel calls.
+From ``PRODUCT_WORK`` multiply-adds a pass on (20 steps of 12 -> 12), the
+matrix products of the pass, the input projection of its steps and the
+weight gradients, are numpy's BLAS (``fastnn.kernels.blas``), called on
+one BLAS thread from inside the kernels.
 
 Corrections to the tutorial's published code, checked by central
 differences in the tests: the cell state's error flows back through the
@@ -23,14 +23,15 @@ the inputs of every step are kept by ``forward``, and the activations are
 the layer's own (sigmoid gates, tanh cell).
 """
 
+from contextlib import nullcontext
+
 import numpy as np
 
-from .._blas import one_blas_thread
+from .._blas import dgemm_address, one_blas_thread
 from .._checks import check_int, check_rate
 from .._memory import aligned_empty, aligned_zeros
 from ..kernels import lstm as _kernels
 from ..kernels.optim import descend
-from ..kernels.recurrent import first_bad_row
 from .activators import SigmoidActivator, TanhActivator
 from .rnn import StepBuffers, StepRecorder, check_activator, error_column, extend_views, view_property, weight_source
 
@@ -40,10 +41,12 @@ _BLOCK = {"i": 0, "f": 1, "c": 2, "o": 3}
 _NAMES = tuple(name for g in "fioc" for name in (f"W{g}h", f"W{g}x", f"b{g}"))
 _LISTS = ("h", "c", "f", "i", "o", "ct")
 # From this many multiply-adds (steps x 4H (F + H)) on, a pass's matrix products (the input projection of
-# its steps, the weight gradients) run as numpy BLAS calls on one thread: AVX-512 there against Numba's
-# 256-bit vectors.  That gain pays for the calls (about 6 us a sequence) from about 20 steps of 32 -> 32:
-# 20 steps of 32 -> 64 measured 86 us instead of 99, of 16 -> 16 24 us instead of 18.
-PRODUCT_WORK = 160_000
+# its steps, the weight gradients) are calls of numpy's BLAS from inside the kernels, on one BLAS thread:
+# AVX-512 code tuned for products, against Numba's loops.  The gain pays for setting the thread count (about
+# 1 us) from about 20 steps of 12 -> 12: 20 steps of 16 -> 16 measured 17.9 us instead of 19.2, of 32 -> 64
+# 83 us instead of 102.
+PRODUCT_WORK = 20_000
+_NO_CONTEXT = nullcontext()
 
 
 def _views(weight_ih, weight_hh, bias, hidden):
@@ -134,24 +137,15 @@ class LstmLayer(StepRecorder):
 
     def _compute(self):
         s, first, last = self._steps, self._computed, self.times
-        if (last - first) * self._step_work < PRODUCT_WORK:
-            self._checked(_kernels.lstm_sequence_forward(s.x, s.h, s.c, s.tanh_c, s.gates, self._flat, first, last,
-                                                         False))
-            return
-        with one_blas_thread:
-            bad = self._project(first, last)
-            if bad < 0:
-                bad = _kernels.lstm_sequence_forward(s.x, s.h, s.c, s.tanh_c, s.gates, self._flat, first, last, True)
+        gemm = self._gemm(last - first)
+        with one_blas_thread if gemm else _NO_CONTEXT:
+            bad = _kernels.lstm_sequence_forward(s.x, s.h, s.c, s.tanh_c, s.gates, self._flat, first, last, gemm)
         self._checked(bad)
 
-    def _project(self, first, last):
-        """Write ``x_t @ weight_ih`` of steps ``first .. last-1`` to their gates rows with numpy's BLAS, once their
-        inputs are known to be finite (else return the first bad row, computing nothing)."""
-        s = self._steps
-        bad = first_bad_row(s.x, first, last)
-        if bad < 0 and last > first:
-            np.matmul(s.x[first:last], self._weight_ih, out=s.gates[first + 1:last + 1])
-        return bad
+    def _gemm(self, steps):
+        """The kernels' ``gemm`` argument for a pass over `steps` steps: numpy's BLAS dgemm (run on one BLAS
+        thread) from PRODUCT_WORK multiply-adds on, else 0 (the kernels' own loops)."""
+        return dgemm_address() if steps * self._step_work >= PRODUCT_WORK else 0
 
     def backward(self, x, delta_h, activator=None):
         """BPTT from ``delta_h`` (``dE/dh_T``, or a list of ``dE/dh_t`` per step); `x`, `activator` unused."""
@@ -163,19 +157,10 @@ class LstmLayer(StepRecorder):
         errors = error_column(delta_h, count, hidden, "delta_h")
         s, first = self._steps, self._computed
         dnet, dh, grads = self._outputs(count)
-        if count * self._step_work < PRODUCT_WORK:
+        gemm = self._gemm(count)
+        with one_blas_thread if gemm else _NO_CONTEXT:
             bad = _kernels.lstm_sequence_backward(s.x, s.h, s.c, s.tanh_c, s.gates, self._flat, first, count, errors,
-                                                  dnet, dh, grads, False)
-        else:
-            with one_blas_thread:
-                bad = self._project(first, count)
-                if bad < 0:
-                    bad = _kernels.lstm_sequence_backward(s.x, s.h, s.c, s.tanh_c, s.gates, self._flat, first, count,
-                                                          errors, dnet, dh, grads, True)
-                if bad == -1:
-                    grad_ih, grad_hh = self._packed(grads)[:2]
-                    np.matmul(s.x[:count].T, dnet, out=grad_ih)
-                    np.matmul(s.h[:count].T, dnet, out=grad_hh)  # h[0] is the zero state
+                                                  dnet, dh, grads, gemm)
         self._checked(bad, "delta_h")
         self._grads, self._grad_views = grads, None
         self._errors = (dh, dnet)
