@@ -108,7 +108,7 @@ one_blas_thread = _OneBlasThread()
 # cblas gemm of scipy-openblas, by the integer width its name promises (a
 # plain "cblas_sgemm" could be either, so it is not used).
 _GEMM_NAMES = (("scipy_cblas_{}gemm64_", ctypes.c_int64), ("scipy_cblas_{}gemm", ctypes.c_int32))
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS = 101, 111, 112  # cblas's enums (fastnn.kernels.blas uses them too)
 _gemm = {}  # dtype -> the cblas function, or None; filled on first use
 
 
@@ -142,8 +142,8 @@ def add_product(alpha, a, b, c):
     """
     k, m = a.shape
     n = b.shape[1]
-    _gemm[c.dtype](_ROW_MAJOR, _TRANS, _NO_TRANS, m, n, k, alpha, a.ctypes.data, m, b.ctypes.data, n, 1.0,
-                   c.ctypes.data, n)
+    _gemm[c.dtype](CBLAS_ROW_MAJOR, CBLAS_TRANS, CBLAS_NO_TRANS, m, n, k, alpha, a.ctypes.data, m, b.ctypes.data, n,
+                   1.0, c.ctypes.data, n)
 
 
 def dgemm_address():

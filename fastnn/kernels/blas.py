@@ -17,6 +17,7 @@ import ctypes
 from numba import typeof, types
 from numba.extending import intrinsic, overload
 
+from .._blas import CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, CBLAS_TRANS
 from ._jit import jit
 
 # cblas_dgemm of scipy-openblas64 (64-bit integers): order, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb,
@@ -25,7 +26,6 @@ _PROTOTYPE = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, ct
                               ctypes.c_int64, ctypes.c_double, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
                               ctypes.c_int64, ctypes.c_double, ctypes.c_void_p, ctypes.c_int64)
 _DGEMM = typeof(_PROTOTYPE())
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
 def dgemm_at(address):
@@ -67,6 +67,6 @@ def dgemm(address, a, transpose_a, b, beta, c):
                 c[i, j] = 0.0 if beta == 0.0 else beta * c[i, j]
     if m == 0 or n == 0 or k == 0:
         return
-    dgemm_at(address)(_ROW_MAJOR, _TRANS if transpose_a else _NO_TRANS, _NO_TRANS, m, n, k, 1.0,
-                      a.ctypes.data, a.strides[0] // 8, b.ctypes.data, b.strides[0] // 8, beta,
+    dgemm_at(address)(CBLAS_ROW_MAJOR, CBLAS_TRANS if transpose_a else CBLAS_NO_TRANS, CBLAS_NO_TRANS, m, n, k,
+                      1.0, a.ctypes.data, a.strides[0] // 8, b.ctypes.data, b.strides[0] // 8, beta,
                       c.ctypes.data, c.strides[0] // 8)
