@@ -113,12 +113,11 @@ class LstmLayer(StepRecorder):
             self._params[f"W{gate}x"][...] = uniform(-1e-4, 1e-4, (hidden, input_width))
         self.reset_state()
 
-    _VIEWS = frozenset({"_weight_ih", "_weight_hh", "_bias", "_params", "_grad_views", "_x_rows"})
+    _VIEWS = frozenset({"_params", "_grad_views", "_x_rows"})
 
     def _bind(self):
         self._step_work = 4 * self.state_width * (self.input_width + self.state_width)  # multiply-adds of a step
-        self._weight_ih, self._weight_hh, self._bias = self._packed(self._flat)
-        self._params = _views(self._weight_ih, self._weight_hh, self._bias, self.state_width)
+        self._params = _views(*self._packed(self._flat), self.state_width)
         self._grad_views = None
         super()._bind()
 
