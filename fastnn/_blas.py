@@ -104,6 +104,13 @@ class _OneBlasThread:
 
 one_blas_thread = _OneBlasThread()
 
+# A gemm of fewer multiply-adds (M N K) than this runs on the calling thread in numpy's OpenBLAS whatever
+# its thread count: from OpenBLAS 0.3.27 (numpy 2.0's scipy-openblas on) interface/gemm.c gives a call
+# int(M N K / (65536 GEMM_MULTITHREAD_THRESHOLD)) threads, capped by the count, and the threshold is 4.
+# Callers whose products are all smaller skip one_blas_thread: its two changes of the thread count cost
+# a 32 -> 64 step of the tutorial LSTM 6-8 us, of which the calls themselves take 1.5 us.
+SERIAL_GEMM_WORK = 2 * 65536 * 4
+
 
 # cblas gemm of scipy-openblas, by the integer width its name promises (a
 # plain "cblas_sgemm" could be either, so it is not used).

@@ -6,6 +6,7 @@ from helpers import assert_close, assert_layer_gradients, assert_same_for_thread
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fastnn._blas import SERIAL_GEMM_WORK, dgemm_address
 from fastnn.kernels import lstm as kernels
 from fastnn.nn import LSTM
 from fastnn.reference import lstm as ref
@@ -102,6 +103,35 @@ def _pair(seed, features=3, hidden=4):
         setattr(mine, name, value)
         setattr(theirs, name, value.copy())
     return mine, theirs, rng
+
+
+def test_tutorial_layer_sets_one_blas_thread_only_for_products_openblas_would_spread(monkeypatch):
+    """Products under SERIAL_GEMM_WORK multiply-adds stay on the calling thread in OpenBLAS by themselves;
+    from there the layer calls its kernels inside one_blas_thread (none of it without numpy's BLAS)."""
+    entered = []
+
+    class Recording:
+        def __enter__(self):
+            entered.append(True)
+
+        def __exit__(self, *exc):
+            pass
+
+    monkeypatch.setattr(tutorial_lstm, "one_blas_thread", Recording())
+    rng = np.random.default_rng(0)
+
+    def entries(steps):
+        entered.clear()
+        layer = LstmLayer(32, 64, 0.1, rng=0)
+        for _ in range(steps):
+            layer.forward(rng.normal(size=(32, 1)))
+        layer.backward(None, np.ones((64, 1)))
+        return len(entered)
+
+    largest = 4 * 64 * 64  # multiply-adds a step of the W*h gradient product
+    assert 20 * largest < SERIAL_GEMM_WORK <= 40 * largest
+    assert entries(20) == 0
+    assert entries(40) == (1 if dgemm_address() else 0)
 
 
 def test_tutorial_layer_matches_reference(products):

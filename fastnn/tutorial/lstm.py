@@ -9,8 +9,8 @@ As in ``fastnn.tutorial.rnn``, ``forward`` records its input and the
 recorded steps run in one kernel call when their results are first needed.
 From ``PRODUCT_WORK`` multiply-adds a pass on (20 steps of 12 -> 12), the
 matrix products of the pass, the input projection of its steps and the
-weight gradients, are numpy's BLAS (``fastnn.kernels.blas``), called on
-one BLAS thread from inside the kernels.
+weight gradients, are numpy's BLAS (``fastnn.kernels.blas``), called from
+inside the kernels, on one BLAS thread.
 
 Corrections to the tutorial's published code, checked by central
 differences in the tests: the cell state's error flows back through the
@@ -27,7 +27,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from .._blas import dgemm_address, one_blas_thread
+from .._blas import SERIAL_GEMM_WORK, dgemm_address, one_blas_thread
 from .._checks import check_int, check_rate
 from .._memory import aligned_empty, aligned_zeros
 from ..kernels import lstm as _kernels
@@ -41,10 +41,9 @@ _BLOCK = {"i": 0, "f": 1, "c": 2, "o": 3}
 _NAMES = tuple(name for g in "fioc" for name in (f"W{g}h", f"W{g}x", f"b{g}"))
 _LISTS = ("h", "c", "f", "i", "o", "ct")
 # From this many multiply-adds (steps x 4H (F + H)) on, a pass's matrix products (the input projection of
-# its steps, the weight gradients) are calls of numpy's BLAS from inside the kernels, on one BLAS thread:
-# AVX-512 code tuned for products, against Numba's loops.  The gain pays for setting the thread count (about
-# 1 us) from about 20 steps of 12 -> 12: 20 steps of 16 -> 16 measured 17.9 us instead of 19.2, of 32 -> 64
-# 83 us instead of 102.
+# its steps, the weight gradients) are calls of numpy's BLAS from inside the kernels: AVX-512 code tuned for
+# products, against Numba's loops.  A step of 20 x 32 -> 64 measured 105 us instead of 123 (on a slow hour of
+# the host); below about 20 steps of 12 -> 12 the two paths differ by a few percent either way.
 PRODUCT_WORK = 20_000
 _NO_CONTEXT = nullcontext()
 
@@ -136,15 +135,18 @@ class LstmLayer(StepRecorder):
 
     def _compute(self):
         s, first, last = self._steps, self._computed, self.times
-        gemm = self._gemm(last - first)
-        with one_blas_thread if gemm else _NO_CONTEXT:
+        gemm, threads = self._products(last - first)
+        with threads:
             bad = _kernels.lstm_sequence_forward(s.x, s.h, s.c, s.tanh_c, s.gates, self._flat, first, last, gemm)
         self._checked(bad)
 
-    def _gemm(self, steps):
-        """The kernels' ``gemm`` argument for a pass over `steps` steps: numpy's BLAS dgemm (run on one BLAS
-        thread) from PRODUCT_WORK multiply-adds on, else 0 (the kernels' own loops)."""
-        return dgemm_address() if steps * self._step_work >= PRODUCT_WORK else 0
+    def _products(self, steps):
+        """``(gemm, threads)`` for a pass over `steps` steps: the kernels' ``gemm`` argument, numpy's BLAS
+        dgemm from PRODUCT_WORK multiply-adds on, else 0 (the kernels' own loops), and the context to call
+        them in: one BLAS thread once the largest product is big enough for OpenBLAS to spread it."""
+        gemm = dgemm_address() if steps * self._step_work >= PRODUCT_WORK else 0
+        largest = 4 * self.state_width * steps * max(self.input_width, self.state_width)
+        return gemm, one_blas_thread if gemm and largest >= SERIAL_GEMM_WORK else _NO_CONTEXT
 
     def backward(self, x, delta_h, activator=None):
         """BPTT from ``delta_h`` (``dE/dh_T``, or a list of ``dE/dh_t`` per step); `x`, `activator` unused."""
@@ -156,8 +158,8 @@ class LstmLayer(StepRecorder):
         errors = error_column(delta_h, count, hidden, "delta_h")
         s, first = self._steps, self._computed
         dnet, dh, grads = self._outputs(count)
-        gemm = self._gemm(count)
-        with one_blas_thread if gemm else _NO_CONTEXT:
+        gemm, threads = self._products(count)
+        with threads:
             bad = _kernels.lstm_sequence_backward(s.x, s.h, s.c, s.tanh_c, s.gates, self._flat, first, count, errors,
                                                   dnet, dh, grads, gemm)
         self._checked(bad, "delta_h")
