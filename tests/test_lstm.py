@@ -157,6 +157,24 @@ def test_tutorial_layer_matches_reference(products):
         assert_close(getattr(mine, name), getattr(theirs, name), what=f"{name} after update")
 
 
+@pytest.mark.parametrize("steps", [1, 4])
+def test_tutorial_inputs_whose_sum_overflows_are_finite_all_the_same(steps, products):
+    # The NaN check of the inputs must not fold into (sum x) * 0, which 1e308 + 1e308 makes NaN.
+    mine, theirs, rng = _pair(5)
+    xs = [np.array([[1e308], [1e308], [0.0]])] + [rng.normal(size=(3, 1)) for _ in range(steps - 1)]
+    for x in xs:
+        mine.forward(x)
+        theirs.forward(x)
+    delta_h = rng.normal(size=(4, 1))
+    mine.backward(xs[-1], delta_h, IdentityActivator())
+    theirs.backward(xs[-1], delta_h)
+    for a, b in zip(mine.h_list, theirs.h_list, strict=True):
+        assert_close(a, b, what="h_list")
+    for name in ref.NAMES:
+        if name.startswith("W"):
+            assert_close(getattr(mine, f"{name}_grad"), getattr(theirs, f"{name}_grad"), what=f"{name}_grad")
+
+
 def test_tutorial_forward_uses_the_weights_of_its_time(products):
     mine, theirs, rng = _pair(3)
     xs = [rng.normal(size=(3, 1)) for _ in range(3)]

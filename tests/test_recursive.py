@@ -117,6 +117,17 @@ def test_tutorial_layer_matches_reference_and_gradient_check(depth, activator):
     assert_close(b_grad, central_difference(loss, mine.b), **FD, what=f"b, depth {depth}")
 
 
+def test_tutorial_leaves_whose_sum_overflows_are_finite_all_the_same():
+    # The NaN check of the children must not fold into (sum data) * 0, which 1e308 + 1e308 makes NaN.
+    mine, theirs, data, rng = _tutorial_pair(3, TanhActivator())
+    mine.W = theirs.W = theirs.W * 1e-3  # W's products stay finite, in any order of the sums
+    data[0] = np.array([[1e308], [1e308], [0.0]])
+    _build(mine, tutorial, data, SHAPES[2])
+    _build(theirs, ref, data, SHAPES[2])
+    assert_close(mine.root.data, theirs.root.data, what="root")
+    _backward_both(mine, theirs, rng.normal(size=(3, 1)))
+
+
 def test_tutorial_leaf_delta_is_the_gradient_of_its_data():
     layer = tutorial.RecursiveLayer(2, 2, TanhActivator(), 0.1, rng=0)
     layer.W = np.random.default_rng(0).normal(size=(2, 4))

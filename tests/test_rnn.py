@@ -104,6 +104,23 @@ def test_tutorial_layer_matches_reference_and_trains_u(activator):
     assert_close(mine.W, theirs.W, what="W after update")
 
 
+@pytest.mark.parametrize("steps", [1, 7])
+def test_tutorial_inputs_whose_sum_overflows_are_finite_all_the_same(steps):
+    # The NaN check of the inputs must not fold into (sum x) * 0, which 1e308 + 1e308 makes NaN.
+    mine, theirs, xs, rng = _tutorial_pair(RecurrentLayer, ref.RecurrentLayer, TanhActivator(), 2)
+    xs[0] = np.array([[1e308], [1e308], [0.0]])
+    for x in xs[:steps]:
+        mine.forward(x)
+        theirs.forward(x)
+    sensitivity = rng.normal(size=(4, 1))
+    mine.backward(sensitivity, TanhActivator())
+    theirs.backward(sensitivity)
+    for a, b in zip(mine.state_list, theirs.state_list, strict=True):
+        assert_close(a, b, what="state_list")
+    assert_close(mine.U_grad, theirs.U_grad, what="U_grad")
+    assert_close(mine.W_grad, theirs.W_grad, what="W_grad")
+
+
 def test_tutorial_forward_uses_the_weights_of_its_time():
     # forward only records; reaching the weights computes the recorded steps first, as an eager forward would.
     mine, theirs, xs, _ = _tutorial_pair(RecurrentLayer, ref.RecurrentLayer, TanhActivator(), 4)

@@ -488,11 +488,7 @@ def rnn_backward_serial(x, states, weight_ih, weight_hh, code, reverse, grad, gr
 def first_bad_row(x, first, last):
     """The first row r in ``first .. last-1`` of x ``(R, F)`` holding NaN or infinity, or -1."""
     for r in range(first, last):
-        row = x[r]
-        total = type(row[0])(0)
-        for j in range(row.shape[0]):
-            total += row[j] * 0  # NaN exactly when some value is NaN or infinite
-        if not total == 0:
+        if not all_finite(x[r]):
             return r
     return -1
 

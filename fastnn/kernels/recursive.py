@@ -27,6 +27,7 @@ from numba import prange
 
 from ._jit import jit
 from .activation import derivative
+from .optim import all_finite
 from .recurrent import GROUP, SERIAL_WORK, accumulate_rows, activate_inplace, axpy, back_project, project
 from .vecmath import flush_subnormals, restore_fp
 
@@ -179,10 +180,7 @@ def forest_forward(nodes, links, children_data, params, code, first, last):
         concat = children_data[p]
         for c in range(count):
             row = nodes[links[p, c]]
-            total = type(row[0])(0)
-            for j in range(width):
-                total += row[j] * 0  # NaN exactly when some value is NaN or infinite
-            if not total == 0:
+            if not all_finite(row):
                 restore_fp(fp)
                 return p * count + c
             concat[c * width:(c + 1) * width] = row
