@@ -92,6 +92,17 @@ def check_rate(value, name="rate"):
     return check_real(value, name, minimum=0.0)
 
 
+def rate_attribute(name="learning_rate"):
+    """A class attribute `name` holding a learning rate, checked by :func:`check_rate` whenever it is
+    assigned (in ``__init__`` or later), so that ``update()`` never meets a bad one."""
+    private = f"_{name}"
+
+    def setter(self, value):
+        setattr(self, private, check_rate(value, name))
+
+    return property(lambda self: getattr(self, private), setter, doc=f"{name}: finite and >= 0, checked when set.")
+
+
 def check_same_length(first, first_name, second, second_name):
     """Raise ValueError unless two sequences hold as many items each."""
     if len(first) != len(second):

@@ -104,6 +104,7 @@ def test_tutorial_layer_matches_reference_and_trains_u(activator):
     assert_close(mine.W, theirs.W, what="W after update")
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # in the twin's products
 @pytest.mark.parametrize("steps", [1, 7])
 def test_tutorial_inputs_whose_sum_overflows_are_finite_all_the_same(steps):
     # The NaN check of the inputs must not fold into (sum x) * 0, which 1e308 + 1e308 makes NaN.
@@ -119,6 +120,18 @@ def test_tutorial_inputs_whose_sum_overflows_are_finite_all_the_same(steps):
         assert_close(a, b, what="state_list")
     assert_close(mine.U_grad, theirs.U_grad, what="U_grad")
     assert_close(mine.W_grad, theirs.W_grad, what="W_grad")
+
+
+def test_tutorial_times_set_to_zero_starts_a_new_sequence():
+    mine, theirs, xs, _ = _tutorial_pair(RecurrentLayer, ref.RecurrentLayer, TanhActivator(), 3)
+    mine.forward(xs[0])
+    mine.times = 0  # what the tutorial's reset_state writes
+    for x in xs[1:4]:
+        mine.forward(x)
+        theirs.forward(x)
+    assert mine.times == 3
+    for a, b in zip(mine.state_list, theirs.state_list, strict=True):
+        assert_close(a, b, what="state_list")
 
 
 def test_tutorial_forward_uses_the_weights_of_its_time():

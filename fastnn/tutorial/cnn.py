@@ -15,7 +15,7 @@ replacement of ``layer.filters[i]`` all take effect on the next forward.
 
 import numpy as np
 
-from .._checks import as_float_array, check_int, check_rate, check_real, make_rng
+from .._checks import as_float_array, check_int, check_real, make_rng, rate_attribute
 from ..kernels import conv as _conv
 from ..kernels import pool as _pool
 from ..kernels.optim import all_finite
@@ -94,6 +94,8 @@ class ConvLayer:
     a numpy Generator) draws the initial weights.
     """
 
+    learning_rate = rate_attribute()
+
     def __init__(self, input_width, input_height, channel_number, filter_width, filter_height, filter_number,
                  zero_padding, stride, activator, learning_rate, rng=None):
         _set_sizes(self, input_width=input_width, input_height=input_height, channel_number=channel_number,
@@ -106,7 +108,7 @@ class ConvLayer:
         self.output_array = np.zeros((self.filter_number, self.output_height, self.output_width))
         self.activator = activator
         self._code = activation_code(activator)
-        self.learning_rate = check_rate(learning_rate, "learning_rate")
+        self.learning_rate = learning_rate
         shape = (self.filter_number, self.channel_number, self.filter_height, self.filter_width)
         self._weights = np.zeros(shape)
         self._bias = np.zeros(self.filter_number)

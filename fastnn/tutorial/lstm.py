@@ -28,7 +28,7 @@ from contextlib import nullcontext
 import numpy as np
 
 from .._blas import SERIAL_GEMM_WORK, dgemm_address, one_blas_thread
-from .._checks import check_int, check_rate
+from .._checks import check_int, rate_attribute
 from .._memory import aligned_empty, aligned_zeros
 from ..kernels import lstm as _kernels
 from ..kernels.optim import descend
@@ -90,11 +90,12 @@ class LstmLayer(StepRecorder):
     """
 
     _input_name = "x"
+    learning_rate = rate_attribute()
 
     def __init__(self, input_width, state_width, learning_rate, rng=None):
         self.input_width = check_int(input_width, "input_width", 1)
         self.state_width = check_int(state_width, "state_width", 1)
-        self.learning_rate = check_rate(learning_rate, "learning_rate")
+        self.learning_rate = learning_rate
         self.gate_activator = SigmoidActivator()
         self.output_activator = TanhActivator()
         hidden = state_width
@@ -134,7 +135,7 @@ class LstmLayer(StepRecorder):
         self._lists = None  # the per-step lists, made when first read
 
     def _compute(self):
-        s, first, last = self._steps, self._computed, self.times
+        s, first, last = self._steps, self._computed, self._times
         gemm, threads = self._products(last - first)
         with threads:
             bad = _kernels.lstm_sequence_forward(s.x, s.h, s.c, s.tanh_c, s.gates, self._flat, first, last, gemm)
@@ -150,7 +151,7 @@ class LstmLayer(StepRecorder):
 
     def backward(self, x, delta_h, activator=None):
         """BPTT from ``delta_h`` (``dE/dh_T``, or a list of ``dE/dh_t`` per step); `x`, `activator` unused."""
-        count = self.times
+        count = self._times
         if count == 0:
             raise RuntimeError("LstmLayer.backward called before forward()")
         check_activator(activator)
@@ -202,7 +203,7 @@ def _list_property(name):
             rows = s.gates[:, k * hidden:(k + 1) * hidden]
         if self._lists is None:
             self._lists = {name: [] for name in _LISTS}
-        return extend_views(self._lists[name], rows, self.times + 1)
+        return extend_views(self._lists[name], rows, self._times + 1)
 
     return property(getter, doc=f"``{name}`` of every step so far, index 0 the zero state; ``(state_width, 1)`` each.")
 

@@ -35,7 +35,7 @@ from itertools import count
 
 import numpy as np
 
-from .._checks import check_int, check_rate
+from .._checks import check_int, rate_attribute
 from .._memory import aligned_zeros
 from ..kernels import recursive as _kernels
 from ..kernels.optim import descend
@@ -57,7 +57,9 @@ class TreeNode:
         self.children = list(children)
         self.children_data = children_data
         self.data = data
-        for child in self.children:
+        for i, child in enumerate(self.children):
+            if not isinstance(child, TreeNode):
+                raise TypeError(f"children[{i}] must be a TreeNode, got {type(child).__name__}")
             child.parent = self
 
     @property
@@ -256,6 +258,13 @@ def post_order(root, children_of, child_count, what):
             stack.append(frame)
 
 
+def _children_of(node):
+    """A node's children for :func:`post_order` (None for a leaf); TypeError for what is no TreeNode."""
+    if not isinstance(node, TreeNode):
+        raise TypeError(f"the tree under root holds a child of type {type(node).__name__}, not a TreeNode")
+    return node.children or None
+
+
 def node_rows(codes, n_leaves):
     """Node-table rows for :func:`post_order` codes: leaf i -> i, internal node p -> n_leaves + p."""
     codes = np.asarray(codes, np.int64)
@@ -275,13 +284,14 @@ class RecursiveLayer:
 
     W = transposed_property("W", "_weight", "``(node_width, node_width*child_count)``")
     b = view_property("b", lambda self: self._bias.reshape(-1, 1), "``(node_width, 1)``")
+    learning_rate = rate_attribute()
 
     def __init__(self, node_width, child_count, activator, learning_rate, rng=None):
         self.node_width = check_int(node_width, "node_width", 1)
         self.child_count = check_int(child_count, "child_count", 1)
         self._code = activation_code(activator)
         self.activator = activator
-        self.learning_rate = check_rate(learning_rate, "learning_rate")
+        self.learning_rate = learning_rate
         inputs = node_width * child_count
         # [W^T | b], which the kernels and update take whole; cache-line aligned as fastnn.tutorial.lstm's weights
         self._params = aligned_zeros((inputs + 1) * node_width)
@@ -394,8 +404,7 @@ class RecursiveLayer:
         """The general path: flatten the tree by walking its node objects, as the tutorial's recursion does."""
         self._settle()
         width = self.node_width
-        leaves, internal, codes, root_code = post_order(
-            root, lambda n: n.children or None, self.child_count, "the tree under root")
+        leaves, internal, codes, root_code = post_order(root, _children_of, self.child_count, "the tree under root")
         n_leaves, n_internal = len(leaves), codes.shape[0]
         if len({id(leaf) for leaf in leaves}) != n_leaves:
             raise ValueError("the tree under root is not a tree: a leaf is reached twice (a shared node)")

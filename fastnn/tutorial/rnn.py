@@ -33,7 +33,7 @@ derivative is the layer's own activator's, the only one that is correct.
 
 import numpy as np
 
-from .._checks import as_float_array, check_int, check_rate, describe_shape, make_rng
+from .._checks import as_float_array, check_int, describe_shape, make_rng, rate_attribute
 from .._memory import aligned_empty, aligned_zeros
 from ..kernels import recurrent as _kernels
 from ..kernels.optim import all_finite, descend
@@ -151,8 +151,21 @@ class StepRecorder:
     """
 
     def _start(self):
-        self.times = 0
+        self._times = 0
         self._computed = 0
+
+    @property
+    def times(self):
+        """The tutorial's step counter: forward calls since ``reset_state()``."""
+        return self._times
+
+    @times.setter
+    def times(self, value):
+        # The kernels read this many recorded steps: any count but 0 (a new sequence) would reach past them.
+        if check_int(value, "times", 0) != 0:
+            raise ValueError(f"times counts the steps forward recorded ({self._times}); it can only be set to 0, "
+                             f"which starts a new sequence as reset_state() does")
+        self.reset_state()
 
     def _bind(self):
         """Make the views of the storage (after construction, growth or unpickling)."""
@@ -172,29 +185,29 @@ class StepRecorder:
 
     def forward(self, input_array):
         """Record one step's input ``(input_width, 1)``; it is computed when a result is first needed."""
-        t = self.times
+        t = self._times
         if type(input_array) is ndarray and input_array.dtype is FLOAT64 and input_array.shape == self._column:
             try:
                 self._x_rows[t][...] = input_array
             except IndexError:  # no room left
                 self._record(input_array)
                 return
-            self.times = t + 1
+            self._times = t + 1
         else:
             self._record(input_array)
 
     def _record(self, input_array):
         """:meth:`forward` when the buffers are full or the input is not a float64 column: copy or raise."""
-        t = self.times
+        t = self._times
         if t >= self._room:
             self._steps.reserve(t + 2)
             StepRecorder._bind(self)
         record_column(self._steps.x[t], input_array, self._input_name, self.input_width)
-        self.times = t + 1
+        self._times = t + 1
 
     def _settle(self):
         """Compute the recorded steps not computed yet (in one kernel call)."""
-        if self._computed != self.times:
+        if self._computed != self._times:
             self._compute()
 
     def _checked(self, bad, errors=None):
@@ -204,7 +217,7 @@ class StepRecorder:
             raise ValueError(f"{errors} contains NaN or infinity")
         if bad >= 0:
             raise ValueError(f"{self._input_name} of step {bad + 1} contains NaN or infinity")
-        self._computed = self.times
+        self._computed = self._times
 
 
 def record_column(row, value, name, size):
@@ -263,12 +276,14 @@ class _Recurrent:
     take whole.
     """
 
+    learning_rate = rate_attribute()
+
     def __init__(self, input_width, state_width, activator, learning_rate, rng, halves):
         self.input_width = check_int(input_width, "input_width", 1)
         self.state_width = check_int(state_width, "state_width", 1)
         self._code = activation_code(activator)
         self.activator = activator
-        self.learning_rate = check_rate(learning_rate, "learning_rate")
+        self.learning_rate = learning_rate
         uniform = weight_source(rng)
         self._halves = halves  # "_weight" for the forward-in-time half, "_back" for the other
         for half in halves:  # cache-line aligned, as fastnn.tutorial.lstm's weights (see there)
@@ -322,23 +337,23 @@ class RecurrentLayer(_Recurrent, StepRecorder):
         if self._state_list:  # handed out, and its rows must keep this sequence's states: new rows for the next
             self._steps = self._steps.fresh()
             self._bind()
-        self.times = self._computed = 0  # StepRecorder._start, without a call: once per sequence of the tutorial
+        self._times = self._computed = 0  # StepRecorder._start, without a call: once per sequence of the tutorial
         self._state_list = []
 
     def _compute(self):
         self._checked(_kernels.rnn_sequence_forward(self._steps.x, self._steps.s, self._params, self._code,
-                                                    self._computed, self.times))
+                                                    self._computed, self._times))
 
     @property
     def state_list(self):
         """``[s_0, s_1, .., s_T]``, ``(state_width, 1)`` each."""
         self._settle()
-        return extend_views(self._state_list, self._steps.s, self.times + 1)
+        return extend_views(self._state_list, self._steps.s, self._times + 1)
 
     def backward(self, sensitivity_array, activator=None):
         """BPTT from ``delta_T``, the error on the last weighted input ``(state_width, 1)``, or from a list of
         one such delta per step."""
-        count = self.times
+        count = self._times
         if count == 0:
             raise RuntimeError("RecurrentLayer.backward called before forward()")
         check_activator(activator)
@@ -388,7 +403,7 @@ class RecurrentLayer(_Recurrent, StepRecorder):
         """Gradient descent on both weights: ``W -= rate * W_grad``, ``U -= rate * U_grad``."""
         if self._grads is None:
             raise RuntimeError("RecurrentLayer.update called before backward()")
-        if self._computed != self.times:  # steps recorded since backward use the weights as they are now
+        if self._computed != self._times:  # steps recorded since backward use the weights as they are now
             self._compute()
         descend(self._params, self._grads, self.learning_rate)
 
@@ -443,11 +458,11 @@ class BiRecurrentLayer(_Recurrent, StepRecorder):
     def _run(self):
         """Both halves' states over the whole sequence, ``(1, T, state_width)`` each (cached until a step
         is added or the weights are reached)."""
-        if self._states is None or self._computed != self.times:
-            self._computed = self.times
-            x = self._steps.x[:self.times][None]
+        if self._states is None or self._computed != self._times:
+            self._computed = self._times
+            x = self._steps.x[:self._times][None]
             check_finite_steps(x[0], 0, "input_array")
-            ahead = np.empty((1, self.times, self.state_width))
+            ahead = np.empty((1, self._times, self.state_width))
             behind = np.empty_like(ahead)
             zero = np.empty((0, 1, self.state_width))
             _kernels.rnn_forward_serial(x, self._weight_ih, self._weight_hh, self._bias, self._code, False, zero, ahead)
@@ -458,17 +473,17 @@ class BiRecurrentLayer(_Recurrent, StepRecorder):
     @property
     def state_list(self):
         zero = [np.zeros((2 * self.state_width, 1))]
-        if self.times == 0:
+        if self._times == 0:
             return zero
         _, ahead, behind = self._run()
         return zero + list(np.concatenate([ahead[0], behind[0]], axis=1)[:, :, None])
 
     def backward(self, sensitivity_array, activator=None):
-        if self.times == 0:
+        if self._times == 0:
             raise RuntimeError("BiRecurrentLayer.backward called before forward()")
         check_activator(activator)
         h = self.state_width
-        errors = per_step_errors(sensitivity_array, self.times, 2 * h, "sensitivity_array")
+        errors = per_step_errors(sensitivity_array, self._times, 2 * h, "sensitivity_array")
         x, ahead, behind = self._run()
         d1, grad_ih, grad_hh = _bptt(
             x, ahead, self._weight_ih, self._weight_hh, self._code, False, np.ascontiguousarray(errors[:, :, :h]))
