@@ -18,7 +18,7 @@ from fastnn import nn
 from fastnn._checks import SMALL_ARRAY, as_float_array
 from fastnn.datasets import load_fashion_mnist, load_sample, loaders, read_idx
 from fastnn.nn.io import ARCHITECTURE_KEY
-from fastnn.tutorial import fc, lstm, recursive, rnn
+from fastnn.tutorial import cnn, fc, lstm, recursive, rnn
 from fastnn.tutorial.activators import TanhActivator
 from fastnn.tutorial.linear_unit import LinearUnit
 
@@ -255,6 +255,52 @@ CATALOGUE = [
      .backward(None, np.full((2, 1), np.inf)), ValueError, "delta_h contains NaN or infinity"),
     ("RecursiveLayer.backward: a NaN parent_delta", lambda t, m: two_leaves(recursive.RecursiveLayer(
         2, 2, TanhActivator(), 0.1)).backward(np.full((2, 1), np.nan)), ValueError, "parent_delta contains NaN"),
+    ("RecurrentLayer: times set past the recorded steps",
+     lambda t, m: setattr(recorded(rnn.RecurrentLayer(3, 2, TanhActivator(), 0.1), 1), "times", 100), ValueError,
+     r"times counts the steps forward recorded \(1\); it can only be set to 0"),
+    ("BiRecurrentLayer: times set to 5 after one step",
+     lambda t, m: setattr(recorded(rnn.BiRecurrentLayer(3, 2, TanhActivator(), 0.1), 1), "times", 5), ValueError,
+     r"times counts the steps forward recorded \(1\)"),
+    ("LstmLayer: times set negative", lambda t, m: setattr(recorded(lstm.LstmLayer(3, 2, 0.1)), "times", -1),
+     ValueError, "times must be >= 0"),
+    ("RecurrentLayer: learning_rate set to a string",
+     lambda t, m: setattr(rnn.RecurrentLayer(3, 2, TanhActivator(), 0.1), "learning_rate", "a"), TypeError,
+     "learning_rate must be a real number"),
+    ("LstmLayer: learning_rate set to NaN", lambda t, m: setattr(lstm.LstmLayer(3, 2, 0.1), "learning_rate", np.nan),
+     ValueError, "learning_rate must be finite"),
+    ("RecursiveLayer: learning_rate set to None",
+     lambda t, m: setattr(recursive.RecursiveLayer(2, 2, TanhActivator(), 0.1), "learning_rate", None), TypeError,
+     "learning_rate must be a real number"),
+    ("ConvLayer: learning_rate set negative",
+     lambda t, m: setattr(cnn.ConvLayer(4, 4, 1, 3, 3, 2, 0, 1, TanhActivator(), 0.1), "learning_rate", -1),
+     ValueError, "learning_rate must be >= 0"),
+    ("TreeNode: children that are no nodes", lambda t, m: recursive.TreeNode(np.ones((2, 1)), [1, 2]), TypeError,
+     r"children\[0\] must be a TreeNode, got int"),
+    ("RecursiveLayer.backward: a root's children replaced by numbers",
+     lambda t, m: (lambda layer: (setattr(layer.root, "children", [1, 2]), layer.backward(np.ones((2, 1)))))(
+         two_leaves(recursive.RecursiveLayer(2, 2, TanhActivator(), 0.1))), TypeError,
+     "the tree under root holds a child of type int, not a TreeNode"),
+    # parameter dicts: an assigned array is copied into the bound one (fastnn.nn.base.Parameters)
+    ("RNN: a gradient array replaced by a smaller one",
+     lambda t, m: nn.RNN(4, 8).grads.__setitem__("weight_hh", np.zeros((1, 1), np.float32)), ValueError,
+     r"grads\['weight_hh'\] must have shape \(8, 8\), got \(1, 1\)"),
+    ("LSTM: a weight removed", lambda t, m: nn.LSTM(4, 8).params.pop("weight_hh"), TypeError,
+     "a layer's params cannot be removed"),
+    ("BiRNN: a NaN bias assigned", lambda t, m: nn.BiRNN(4, 8).params.__setitem__("bias_reverse", np.full(8, np.nan)),
+     ValueError, r"params\['bias_reverse'\] contains NaN or infinity"),
+    ("TreeRNN: params assigned a dict with a weight of another shape",
+     lambda t, m: setattr(nn.TreeRNN(3), "params", {"weight": np.zeros((1, 1))}), ValueError,
+     r"params\['weight'\] must have shape \(6, 3\), got \(1, 1\)"),
+    ("Dense: a weight of strings", lambda t, m: nn.Dense(3, 2).params.__setitem__("weight", [["a"] * 3] * 2),
+     TypeError, r"params\['weight'\] must hold real numbers"),
+    ("TreeBatch: children written", lambda t, m: nn.TreeBatch([((0, 1), 2)], np.ones((3, 3))).children.__setitem__(
+        (0, 0), 10**9), ValueError, "read-only"),
+    ("TreeRNN.forward: float64 leaves beyond float32's range",
+     lambda t, m: nn.TreeRNN(3).forward(nn.TreeBatch([(0, 1)], np.full((2, 3), 1e300))), ValueError,
+     "leaves contains NaN or infinity, or values beyond the range of float32"),
+    ("TreeRNN.forward: a leaf made NaN after the batch was built",
+     lambda t, m: (lambda batch: (batch.leaves.__setitem__((1, 2), np.nan), nn.TreeRNN(3).forward(batch)))(
+         nn.TreeBatch([(0, 1)], np.ones((2, 3)))), ValueError, "leaves contains NaN or infinity"),
     ("LinearUnit.train: labels as rows", lambda t, m: LinearUnit(2).train([[1, 2]], [[1]], 1, 0.1), ValueError,
      r"labels must have 1 dimension"),
     ("fc.Network: layer sizes a string", lambda t, m: fc.Network("8,3,8"), ValueError,

@@ -453,6 +453,32 @@ def test_a_model_whose_layers_were_replaced_runs_as_one_built_from_them():
         model.predict(x)
 
 
+@pytest.mark.parametrize("make_optimizer", [lambda: SGD(lr=0.1), lambda: SGD(lr=0.1, momentum=0.9),
+                                            lambda: Adam(lr=0.01)], ids=["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("n", [1, 3, 64])  # the chain kernel, the layers' small-batch path, BLAS batches
+def test_weights_assigned_after_training_started_are_the_ones_trained(make_optimizer, n):
+    """``layer.params[name] = array`` copies into the array the kernels, the plan and the optimizer hold:
+    the same as writing into it."""
+    rng = np.random.default_rng(2)
+    x, y = rng.random((n, 4), dtype=np.float32), rng.integers(0, 3, n)
+    assigned, written = (Sequential([Dense(4, 5, rng=0), ReLU(), Dense(5, 3, rng=1)], optimizer=make_optimizer())
+                         for _ in range(2))
+    for model in (assigned, written):
+        model.train_on_batch(x, y)  # plans the steps and binds the optimizer to the arrays
+    new = {name: rng.normal(size=array.shape) for name, array in assigned.layers[0].params.items()}
+    assigned.layers[0].params["weight"] = new["weight"]  # float64 values into the float32 layer
+    assigned.layers[0].params = {"bias": new["bias"]}
+    for name, value in new.items():
+        written.layers[0].params[name][...] = value
+    assert np.array_equal(assigned.predict_logits(x), written.predict_logits(x))
+    for model in (assigned, written):
+        model.train_on_batch(x, y)
+    for mine, theirs in zip(assigned.layers, written.layers):
+        for name in mine.params:
+            assert np.array_equal(mine.params[name], theirs.params[name]), name
+    assert not np.allclose(assigned.layers[0].params["weight"], new["weight"].astype(np.float32))
+
+
 def test_train_on_batch_with_adam_on_a_small_batch_takes_the_layers_path():
     rng = np.random.default_rng(1)
     x, y = rng.random((2, 4), dtype=np.float32), np.array([0, 2])

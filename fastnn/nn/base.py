@@ -4,8 +4,9 @@ A layer works on batch-first arrays: ``forward(x)`` returns the output and
 remembers what ``backward`` needs; ``backward(grad_output)`` returns the
 gradient of the loss with respect to ``x`` and fills ``grads``.  ``params``
 and ``grads`` map a parameter name (``"weight"``, ``"bias"``, ...) to arrays
-of the same shape; optimizers update ``params`` in place, so a layer must
-never rebind its parameter arrays.
+of the same shape; optimizers update ``params`` in place.  Each array is
+bound once (:class:`Parameters`): the kernels, the optimizer's state and
+Sequential's plans keep using it.
 """
 
 import numpy as np
@@ -26,6 +27,47 @@ def check_dtype(dtype):
     return resolved
 
 
+class Parameters(dict):
+    """A layer's ``params`` or ``grads``: parameter name -> array, each array bound once.
+
+    The kernels read and write these arrays without checks, and optimizers
+    and Sequential hold on to them, so assigning to a name already there
+    copies the values into its array, after checking them (shape, real
+    numbers, finite; converted to the array's dtype).  A new name binds the
+    array given (a layer fills its dict that way); none can be removed.
+    """
+
+    def __init__(self, kind, items=()):
+        super().__init__()
+        self.kind = kind
+        self.update(items)
+
+    def __setitem__(self, name, value):
+        target = self.get(name)
+        if target is None:
+            super().__setitem__(name, value)
+        else:
+            target[...] = as_float_array(value, f"{self.kind}[{name!r}]", target.dtype, shape=target.shape)
+
+    def update(self, *args, **kwargs):
+        for name, value in dict(*args, **kwargs).items():
+            self[name] = value
+
+    def setdefault(self, name, value=None):
+        if name not in self:
+            self[name] = value
+        return self[name]
+
+    def _refuse(self, *args):
+        raise TypeError(f"a layer's {self.kind} cannot be removed: its kernels and the optimizer use them")
+
+    __delitem__ = pop = popitem = clear = _refuse
+
+    # Pickle rebuilds the items through __setitem__, which binds each once.
+    def __reduce__(self):
+        return type(self), (self.kind, dict(self))
+
+
 class Layer:
     """Base class: parameters by name, forward/backward, configuration for save/load.
 
@@ -43,8 +85,14 @@ class Layer:
     trusted_path = False
 
     def __init__(self):
-        self.params = {}
-        self.grads = {}
+        self._params = Parameters("params")
+        self._grads = Parameters("grads")
+
+    # Assigning a dict to either copies its arrays in (Parameters): the bound arrays stay.
+    params = property(lambda self: self._params, lambda self, value: self._params.update(value),
+                      doc="Parameter name -> array (:class:`Parameters`).")
+    grads = property(lambda self: self._grads, lambda self, value: self._grads.update(value),
+                     doc="Parameter name -> gradient array of the same shape (:class:`Parameters`).")
 
     def forward(self, x):
         raise NotImplementedError

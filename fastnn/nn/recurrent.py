@@ -46,10 +46,12 @@ class _Sequence(Layer):
         self.grads[name] = np.zeros(shape, self.dtype)
 
     def _sequence(self, x):
-        x = self._input(x, (None, self.input_size))
-        if x.shape[1] == 0:
-            raise ValueError(f"x must hold at least one time step, got shape {x.shape}")
-        return x
+        """The checked input of forward, a copy of the caller's array: backward reads it again, whatever
+        the caller does with it in between."""
+        checked = self._input(x, (None, self.input_size))
+        if checked.shape[1] == 0:
+            raise ValueError(f"x must hold at least one time step, got shape {checked.shape}")
+        return checked.copy() if checked is x else checked
 
     def _output_grad(self, grad_output, n, steps, width):
         """Check `grad_output` against the last forward.

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._checks import as_float_array, check_int, describe_shape, make_rng
 from ..kernels import recursive as _kernels
+from ..kernels.optim import all_finite
 from ..tutorial.recursive import post_order
 from .base import Layer, check_dtype
 from .recurrent import ACTIVATIONS
@@ -28,9 +29,15 @@ class TreeBatch:
     Attributes: ``leaves``, ``children`` ``(I, child_count)`` (node-table
     rows: leaf i is row i, internal node p row L + p), ``tree_offsets``
     ``(K+1,)`` (tree k owns internal nodes ``tree_offsets[k] ..
-    tree_offsets[k+1]-1``), ``roots`` ``(K,)`` (node-table rows).
-    :meth:`with_leaves` reuses the structure with new leaf vectors.
+    tree_offsets[k+1]-1``), ``roots`` ``(K,)`` (node-table rows).  They
+    are read-only: the kernels trust the indices, and :meth:`with_leaves`
+    reuses the structure with new leaf vectors.
     """
+
+    leaves = property(lambda self: self._leaves, doc="``(L, D)``: row i is leaf i's vector.")
+    children = property(lambda self: _read_only(self._children), doc="``(I, child_count)`` node-table rows.")
+    tree_offsets = property(lambda self: _read_only(self._tree_offsets), doc="``(K+1,)`` internal-node ranges.")
+    roots = property(lambda self: _read_only(self._roots), doc="``(K,)`` node-table rows of the roots.")
 
     def __init__(self, trees, leaves, child_count=2):
         self.child_count = check_int(child_count, "child_count", 1)
@@ -38,8 +45,8 @@ class TreeBatch:
             raise TypeError(f"trees must be a list of trees, got {type(trees).__name__}")
         if len(trees) == 0:
             raise ValueError("trees must hold at least one tree")
-        self.leaves = _leaf_array(leaves)
-        n_leaves = self.leaves.shape[0]
+        self._leaves = _leaf_array(leaves)
+        n_leaves = self._leaves.shape[0]
         owner = np.full(n_leaves, -1, np.int64)
         children, offsets, roots = [], [0], []
         for k, tree in enumerate(trees):
@@ -62,25 +69,31 @@ class TreeBatch:
         if unused.size:
             raise ValueError(f"leaves rows {unused[:5].tolist()}{' ...' if unused.size > 5 else ''} are used by "
                              f"no tree; every row of leaves must be a leaf of one tree")
-        self.children = np.ascontiguousarray(np.concatenate(children).reshape(-1, self.child_count), np.int64)
-        self.tree_offsets = np.array(offsets, np.int64)
-        self.roots = np.array(roots, np.int64)
+        self._children = np.ascontiguousarray(np.concatenate(children).reshape(-1, self.child_count), np.int64)
+        self._tree_offsets = np.array(offsets, np.int64)
+        self._roots = np.array(roots, np.int64)
 
     def __len__(self):
-        return self.roots.shape[0]
+        return self._roots.shape[0]
 
     @property
     def n_internal(self):
-        return self.children.shape[0]
+        return self._children.shape[0]
 
     def with_leaves(self, leaves):
         """The same trees with new leaf vectors ``(L, D)`` (L as before)."""
         leaves = _leaf_array(leaves)
-        if leaves.shape[0] != self.leaves.shape[0]:
-            raise ValueError(f"leaves must have {self.leaves.shape[0]} rows like the batch's, got {leaves.shape[0]}")
+        if leaves.shape[0] != self._leaves.shape[0]:
+            raise ValueError(f"leaves must have {self._leaves.shape[0]} rows like the batch's, got {leaves.shape[0]}")
         other = object.__new__(TreeBatch)
-        other.__dict__.update(self.__dict__, leaves=leaves)
+        other.__dict__.update(self.__dict__, _leaves=leaves)
         return other
+
+
+def _read_only(array):
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _leaf_array(leaves):
@@ -146,14 +159,24 @@ class TreeRNN(Layer):
                              f"got {describe_shape(leaves.shape)}")
         n_leaves = leaves.shape[0]
         nodes = np.empty((n_leaves + batch.n_internal, width), self.dtype)
-        nodes[:n_leaves] = leaves
+        with np.errstate(over="ignore"):
+            nodes[:n_leaves] = leaves
+        if not all_finite(nodes[:n_leaves]):  # changed since the batch was made, or beyond float32's range
+            raise ValueError(f"leaves contains NaN or infinity, or values beyond the range of {self.dtype}")
         children_data = np.empty((batch.n_internal, self.child_count * width), self.dtype)
         forward = _kernels.tree_forward_serial if self._serial(batch) else _kernels.tree_forward
-        forward(nodes, batch.children, batch.tree_offsets, n_leaves, self.params["weight"],
+        forward(nodes, batch._children, batch._tree_offsets, n_leaves, self.params["weight"],
                 self.params["bias"], self._code, children_data)
-        self.node_states = nodes
         self._cache = (batch, nodes, children_data)
-        return nodes[batch.roots]
+        return nodes[batch._roots]
+
+    @property
+    def node_states(self):
+        """Every node's vector after forward, ``(L + I, node_size)`` (the node table; read-only: backward
+        reads it)."""
+        if self._cache is None:
+            raise AttributeError("node_states is set by forward()")
+        return _read_only(self._cache[1])
 
     def backward(self, grad_output):
         batch, nodes, children_data = self._require("_cache")
@@ -164,7 +187,7 @@ class TreeRNN(Layer):
         deltas = np.empty((batch.n_internal, self.node_size), self.dtype)
         n_leaves = batch.leaves.shape[0]
         backward = _kernels.tree_backward_serial if self._serial(batch) else _kernels.tree_backward
-        backward(nodes, batch.children, batch.tree_offsets, batch.roots, n_leaves, children_data,
+        backward(nodes, batch._children, batch._tree_offsets, batch._roots, n_leaves, children_data,
                  self.params["weight"], self._code, grad, False, node_grads, deltas,
                  self.grads["weight"], self.grads["bias"])
         return node_grads[:n_leaves]
