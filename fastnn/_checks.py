@@ -53,6 +53,8 @@ def as_float_array(value, name, dtype=np.float64, *, shape=None, ndim=None, fini
     # arrays numpy's isfinite is as fast, and stays fast when the kernels run as Python (NUMBA_DISABLE_JIT).
     if finite and array.size and not (all_finite(array.reshape(-1)) if array.size <= SMALL_ARRAY
                                       else np.isfinite(array).all()):
+        if array is not value and np.isfinite(np.asarray(value)).all():  # finite until converted
+            raise ValueError(f"{name} holds values beyond the range of {array.dtype}")
         raise ValueError(f"{name} contains NaN or infinity")
     return array
 
@@ -111,6 +113,8 @@ def check_same_length(first, first_name, second, second_name):
 
 def make_rng(rng, name="rng"):
     """A numpy Generator from `rng` (the argument `name`): None (fresh entropy), a seed, or a Generator."""
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng < 0:
+        raise ValueError(f"{name} must be a seed >= 0, got {rng}")
     if rng is None or isinstance(rng, (numbers.Integral, np.random.SeedSequence)) and not isinstance(rng, bool):
         return np.random.default_rng(rng)
     if isinstance(rng, np.random.Generator):

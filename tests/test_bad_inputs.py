@@ -293,6 +293,17 @@ CATALOGUE = [
      r"params\['weight'\] must have shape \(6, 3\), got \(1, 1\)"),
     ("Dense: a weight of strings", lambda t, m: nn.Dense(3, 2).params.__setitem__("weight", [["a"] * 3] * 2),
      TypeError, r"params\['weight'\] must hold real numbers"),
+    ("RNN: a negative seed", lambda t, m: nn.RNN(3, 2, rng=-1), ValueError, "rng must be a seed >= 0, got -1"),
+    ("LSTM: dtype None", lambda t, m: nn.LSTM(3, 2, dtype=None), TypeError, "dtype must be float32 or float64, got None"),
+    ("RNN.forward: float64 values beyond float32's range",
+     lambda t, m: nn.RNN(3, 2).forward(np.full((1, 2, 3), 1e300)), ValueError,
+     "x holds values beyond the range of float32"),
+    ("BiRecurrentLayer: W_grad read before backward",
+     lambda t, m: recorded(rnn.BiRecurrentLayer(3, 2, TanhActivator(), 0.1)).W_grad, AttributeError,
+     r"W_grad is set by backward\(\)"),
+    ("RecurrentLayer: delta_list read before backward",
+     lambda t, m: recorded(rnn.RecurrentLayer(3, 2, TanhActivator(), 0.1)).delta_list, AttributeError,
+     r"delta_list is set by backward\(\)"),
     ("TreeBatch: children written", lambda t, m: nn.TreeBatch([((0, 1), 2)], np.ones((3, 3))).children.__setitem__(
         (0, 0), 10**9), ValueError, "read-only"),
     ("TreeRNN.forward: float64 leaves beyond float32's range",
@@ -310,6 +321,7 @@ CATALOGUE = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # numpy's, before fastnn's error
 @pytest.mark.parametrize("call, error, message", [entry[1:] for entry in CATALOGUE], ids=[e[0] for e in CATALOGUE])
 def test_bad_input_gives_a_clear_error(call, error, message, tmp_path, monkeypatch):
     with pytest.raises(error, match=message):

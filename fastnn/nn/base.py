@@ -22,7 +22,7 @@ def check_dtype(dtype):
         resolved = np.dtype(dtype)
     except TypeError:
         resolved = None
-    if resolved not in [np.dtype(d) for d in DTYPES]:
+    if dtype is None or resolved not in [np.dtype(d) for d in DTYPES]:  # numpy reads None as float64
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
     return resolved
 

@@ -384,7 +384,7 @@ class RecurrentLayer(_Recurrent, StepRecorder):
     def delta_list(self):
         """``[delta_0 = 0, delta_1, .., delta_T]``: errors on each step's weighted input, after backward."""
         if self._grads is None:
-            raise RuntimeError("RecurrentLayer.delta_list read before backward()")
+            raise AttributeError("delta_list is set by backward()")
         if self._delta_list is None:
             self._delta_list = [np.zeros((self.state_width, 1))] + list(self._deltas[:, :, None])
             self._shared = True
@@ -394,7 +394,7 @@ class RecurrentLayer(_Recurrent, StepRecorder):
     def gradient_list(self):
         """W's gradient term of each step, ``delta_t s_{t-1}^T``; index 0 is zero as in the tutorial."""
         if self._grads is None:
-            raise RuntimeError("RecurrentLayer.gradient_list read before backward()")
+            raise AttributeError("gradient_list is set by backward()")
         deltas = self._deltas
         terms = np.einsum("ti,tj->tij", deltas, self._steps.s[:deltas.shape[0]])
         return [np.zeros((self.state_width, self.state_width))] + list(terms)
@@ -493,6 +493,11 @@ class BiRecurrentLayer(_Recurrent, StepRecorder):
         self.delta_list = [np.zeros((2 * h, 1))] + list(np.concatenate([d1[0], d2[0]], axis=1)[:, :, None])
         self.U_grad, self.W_grad = grad_ih.T, grad_hh.T
         self.U_back_grad, self.W_back_grad = grad_back_ih.T, grad_back_hh.T
+
+    def __getattr__(self, name):  # only for names not set (yet)
+        if name in ("delta_list", "U_grad", "W_grad", "U_back_grad", "W_back_grad"):
+            raise AttributeError(f"{name} is set by backward()")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def update(self):
         if self._grads is None:
