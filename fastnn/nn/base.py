@@ -44,10 +44,10 @@ class Parameters(dict):
 
     def __setitem__(self, name, value):
         target = self.get(name)
-        if target is None:
-            super().__setitem__(name, value)
-        else:
+        if isinstance(target, np.ndarray):
             target[...] = as_float_array(value, f"{self.kind}[{name!r}]", target.dtype, shape=target.shape)
+        else:
+            super().__setitem__(name, value)
 
     def update(self, *args, **kwargs):
         for name, value in dict(*args, **kwargs).items():
