@@ -20,6 +20,7 @@ da = pytest.importorskip("dask.array")
 
 import fastnn.distributed as fd  # noqa: E402
 from fastnn import train_command  # noqa: E402
+from fastnn.distributed import _common as common  # noqa: E402
 from fastnn.distributed._common import parameters  # noqa: E402
 from fastnn.nn import SGD, Adam, Callback, Dense, Flatten, ReLU, Sequential, Sigmoid, load  # noqa: E402
 
@@ -60,6 +61,23 @@ def assert_same_weights(expected, actual, rtol):
 
 
 # ---------------------------------------------------------------- training
+
+def test_a_fit_waits_for_a_worker_while_the_cluster_has_none(monkeypatch):
+    # A nanny restarting its worker leaves the scheduler without it for a few seconds.
+    class Restarting:
+        calls = 0
+
+        def scheduler_info(self, n_workers):
+            self.calls += 1
+            return {"workers": {"tcp://b": {}, "tcp://a": {}} if self.calls > 3 else {}}
+
+    monkeypatch.setattr(common, "POLL", 0.01)
+    restarting = Restarting()
+    assert common.live_workers(restarting) == ["tcp://a", "tcp://b"] and restarting.calls == 4
+    assert common.live_workers(restarting, exclude=["tcp://a"]) == ["tcp://b"]
+    monkeypatch.setattr(common, "WORKERLESS", 0.05)
+    assert common.live_workers(restarting, exclude=["tcp://a", "tcp://b"]) == []
+
 
 def test_fit_follows_single_machine_fit_with_shuffling_and_momentum(client):
     x, y = blobs()

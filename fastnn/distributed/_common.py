@@ -202,3 +202,14 @@ def workers(client):
     """Addresses of the workers the scheduler knows now, sorted."""
     return sorted(client.scheduler_info(n_workers=-1)["workers"])
 
+
+def live_workers(client, exclude=()):
+    """The workers not in `exclude`, sorted; when there is none, waits up to WORKERLESS seconds for one, as
+    wait_all does (a nanny restarting its worker leaves the cluster without it for a few seconds)."""
+    deadline = time.monotonic() + WORKERLESS
+    while True:
+        found = [address for address in workers(client) if address not in exclude]
+        if found or time.monotonic() >= deadline:
+            return found
+        time.sleep(POLL)
+

@@ -28,6 +28,7 @@ from .._checks import check_int, check_real, make_rng
 from ..nn.callbacks import Callback, ProgressBar
 from ._common import (
     KERNEL_LOCK,
+    WORKERLESS,
     align_targets,
     aligned,
     check_model,
@@ -37,11 +38,11 @@ from ._common import (
     get_client,
     gradients,
     is_dask,
+    live_workers,
     parameters,
     replica,
     unflatten,
     wait_all,
-    workers,
 )
 from .inference import evaluate_data
 
@@ -167,9 +168,9 @@ class _Replicas:
     def build(self, exclude=()):
         self.release()
         exclude = [a for a in exclude if a is not None]
-        addresses = [a for a in workers(self.client) if a not in exclude]
+        addresses = live_workers(self.client, exclude)
         if not addresses:
-            raise RuntimeError("no worker to train on: the cluster has no live worker" +
+            raise RuntimeError(f"no worker to train on: the cluster has had no live worker for {WORKERLESS} s" +
                                (f" besides the unresponsive {exclude}" if exclude else ""))
         try:
             groups = self.data.place(self.client, addresses, self.timeout)
